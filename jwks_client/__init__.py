@@ -1,0 +1,3 @@
+"""jwks-client: verify JWT access tokens against an issuer's JWKS."""
+
+from __future__ import annotations

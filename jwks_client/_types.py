@@ -1,0 +1,105 @@
+"""Small shared value types: the cache policy, the clock, the algorithm tables."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from ._errors import ConfigurationError
+
+__all__ = [
+    "ASYMMETRIC_ALGORITHMS",
+    "DEFAULT_ALGORITHMS",
+    "CachePolicy",
+    "Clock",
+]
+
+#: A callable returning the current time as Unix seconds (``time.time`` by default).
+Clock = Callable[[], float]
+
+#: Every JWS algorithm the library can verify: asymmetric only. ``none`` and HS* are
+#: absent by construction, so no option can enable them.
+ASYMMETRIC_ALGORITHMS: frozenset[str] = frozenset(
+    {
+        "RS256",
+        "RS384",
+        "RS512",
+        "PS256",
+        "PS384",
+        "PS512",
+        "ES256",
+        "ES384",
+        "ES512",
+        "ES256K",
+        "EdDSA",
+        "Ed25519",
+    }
+)
+
+#: The default allowlist: RS*/PS*/ES256/384/512, EdDSA and RFC 9864's Ed25519.
+#: ES256K (secp256k1) is verifiable but opt-in, as in most peers.
+DEFAULT_ALGORITHMS: frozenset[str] = ASYMMETRIC_ALGORITHMS - {"ES256K"}
+
+
+def _check_seconds(name: str, value: float) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigurationError(f"CachePolicy.{name} must be a number of seconds, got {value!r}")
+    if not math.isfinite(value) or value < 0:
+        raise ConfigurationError(f"CachePolicy.{name} must be finite and >= 0, got {value!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class CachePolicy:
+    """How long fetched key sets (and discovery documents) are trusted.
+
+    All values are seconds.
+
+    Attributes:
+        default_ttl: lifetime of a response that carries no usable freshness
+            information (no ``Cache-Control: max-age``, no ``Expires``).
+        min_ttl: lower clamp of any lifetime. ``no-cache``, ``no-store`` and
+            ``max-age=0`` mean "revalidate soon", so they yield this value instead of
+            a fetch on every request.
+        max_ttl: upper clamp of any lifetime, so a rotation is noticed even when the
+            issuer advertises a very long max-age.
+        refresh_cooldown: minimum time between two refreshes forced by unknown
+            ``kid`` values (or retried after a failure). An unknown kid within the
+            cooldown is rejected without I/O.
+        stale_if_error: how long past its expiry the last good key set keeps serving
+            while refreshes fail.
+        refresh_ahead: fraction of a key set's lifetime after which a background
+            refresh may start while the cached set keeps serving (0 disables it).
+    """
+
+    default_ttl: float = 600.0
+    min_ttl: float = 60.0
+    max_ttl: float = 86_400.0
+    refresh_cooldown: float = 30.0
+    stale_if_error: float = 3_600.0
+    refresh_ahead: float = 0.8
+
+    def __post_init__(self) -> None:
+        for name in (
+            "default_ttl",
+            "min_ttl",
+            "max_ttl",
+            "refresh_cooldown",
+            "stale_if_error",
+            "refresh_ahead",
+        ):
+            _check_seconds(name, getattr(self, name))
+        if self.min_ttl > self.max_ttl:
+            raise ConfigurationError(
+                f"CachePolicy.min_ttl ({self.min_ttl}) exceeds max_ttl ({self.max_ttl})"
+            )
+        if self.refresh_ahead >= 1:
+            raise ConfigurationError(
+                f"CachePolicy.refresh_ahead must be in [0, 1), got {self.refresh_ahead!r}"
+            )
+
+    def clamp(self, lifetime: float) -> float:
+        """Return ``lifetime`` clamped to ``[min_ttl, max_ttl]``."""
+        if lifetime != lifetime:  # NaN
+            return self.min_ttl
+        return min(max(lifetime, self.min_ttl), self.max_ttl)
