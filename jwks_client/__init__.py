@@ -1,3 +1,75 @@
-"""jwks-client: verify JWT access tokens against an issuer's JWKS."""
+"""jwks-client: verify JWT access tokens against an issuer's JWKS.
+
+>>> from jwks_client import Verifier
+>>> verifier = Verifier("https://idp.example.com/", audience="https://api.example.com")
+>>> claims = verifier.verify(token)  # doctest: +SKIP
+
+Everything public is re-exported here; modules with a leading underscore are private.
+"""
 
 from __future__ import annotations
+
+from ._async import AsyncJWKSClient, AsyncVerifier
+from ._cache_control import Freshness
+from ._errors import (
+    AlgorithmNotAllowedError,
+    ConfigurationError,
+    DiscoveryError,
+    ExpiredTokenError,
+    FetchError,
+    HTTPStatusError,
+    InvalidAudienceError,
+    InvalidClaimError,
+    InvalidIssuerError,
+    InvalidKeySetError,
+    InvalidSignatureError,
+    InvalidTokenError,
+    InvalidTokenTypeError,
+    JWKSClientError,
+    KeyNotFoundError,
+    KeySetUnavailableError,
+    MalformedTokenError,
+    MissingClaimError,
+    NotYetValidError,
+    ResponseTooLargeError,
+)
+from ._keys import KeyRing, PreparedKey, SkippedKey
+from ._sync import JWKSClient, Verifier
+from ._types import ASYMMETRIC_ALGORITHMS, DEFAULT_ALGORITHMS, CachePolicy
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ASYMMETRIC_ALGORITHMS",
+    "DEFAULT_ALGORITHMS",
+    "AlgorithmNotAllowedError",
+    "AsyncJWKSClient",
+    "AsyncVerifier",
+    "CachePolicy",
+    "ConfigurationError",
+    "DiscoveryError",
+    "ExpiredTokenError",
+    "FetchError",
+    "Freshness",
+    "HTTPStatusError",
+    "InvalidAudienceError",
+    "InvalidClaimError",
+    "InvalidIssuerError",
+    "InvalidKeySetError",
+    "InvalidSignatureError",
+    "InvalidTokenError",
+    "InvalidTokenTypeError",
+    "JWKSClient",
+    "JWKSClientError",
+    "KeyNotFoundError",
+    "KeyRing",
+    "KeySetUnavailableError",
+    "MalformedTokenError",
+    "MissingClaimError",
+    "NotYetValidError",
+    "PreparedKey",
+    "ResponseTooLargeError",
+    "SkippedKey",
+    "Verifier",
+    "__version__",
+]

@@ -1,0 +1,344 @@
+"""The asyncio shell: ``AsyncJWKSClient`` and ``AsyncVerifier``.
+
+It owns the lock, the ``httpx.AsyncClient`` and the background task, and only drives
+the pure core. It is the mirror image of ``_sync.py``. An instance belongs to one event
+loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable, Collection, Iterable
+from types import TracebackType
+from typing import Any
+
+import httpx
+
+from ._claims import validate_claims
+from ._errors import KeySetUnavailableError
+from ._http import (
+    DEFAULT_MAX_RESPONSE_BYTES,
+    DEFAULT_TIMEOUT,
+    BodyLimit,
+    Fetched,
+    NotModified,
+    RawResponse,
+    RefreshFlow,
+    refresh_flow,
+    transport_error,
+)
+from ._keys import KeyRing, PreparedKey
+from ._policy import CacheState, Refresh, RefreshMode, Reject, Serve
+from ._shell import MAX_ROUNDS, KeySourceBase, VerifierBase
+from ._token import MAX_TOKEN_LENGTH
+from ._types import CachePolicy, Clock
+from ._verify import DEFAULT_LEEWAY, check_signature, precheck
+
+__all__ = ["AsyncJWKSClient", "AsyncVerifier"]
+
+
+class AsyncJWKSClient(KeySourceBase):
+    """Keys of one issuer, fetched, cached and refreshed with care.
+
+    Give it a ``jwks_uri``, or an ``issuer`` to discover the JWKS URL from. It returns
+    ready-to-verify keys for a ``kid``/``alg``: it fetches on a cold cache, refreshes on
+    an unknown kid (once per cooldown), serves the last good keys while the issuer fails,
+    and lets concurrent tasks share one in-flight fetch.
+
+    Args:
+        jwks_uri: the JWKS URL (skips discovery).
+        issuer: the issuer whose discovery document names the JWKS URL.
+        http_client: an ``httpx.AsyncClient`` the caller owns (never closed here).
+        require_https: refuse plain-http URLs (default True).
+        clock: returns Unix seconds; drives cache timing (default ``time.time``).
+        timeout: seconds for each request (default 5).
+        cache_policy: lifetimes, cooldown and stale window (default ``CachePolicy()``).
+        max_response_bytes: size cap of a response body (default 1 MiB).
+
+    Raises:
+        ConfigurationError: an option is invalid.
+    """
+
+    def __init__(
+        self,
+        jwks_uri: str | None = None,
+        *,
+        issuer: str | None = None,
+        http_client: httpx.AsyncClient | None = None,
+        require_https: bool = True,
+        clock: Clock = time.time,
+        timeout: float = DEFAULT_TIMEOUT,
+        cache_policy: CachePolicy | None = None,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+    ) -> None:
+        super().__init__(
+            jwks_uri=jwks_uri,
+            issuer=issuer,
+            require_https=require_https,
+            clock=clock,
+            timeout=timeout,
+            cache_policy=cache_policy,
+            max_response_bytes=max_response_bytes,
+        )
+        self._owns_client = http_client is None
+        self._http = http_client if http_client is not None else httpx.AsyncClient(timeout=timeout)
+        self._lock = asyncio.Lock()
+        self._background: asyncio.Task[None] | None = None
+
+    async def get_key(self, kid: str | None, alg: str) -> PreparedKey:
+        """Return the first key that matches ``kid`` and ``alg``.
+
+        Raises:
+            KeyNotFoundError: no such key, even after the allowed refresh.
+            KeySetUnavailableError: the key set could not be obtained.
+        """
+        return (await self.candidates(alg, kid))[0]
+
+    async def candidates(self, alg: str, kid: str | None) -> tuple[PreparedKey, ...]:
+        """Return every key that may verify a token with ``alg``/``kid`` (never empty).
+
+        Raises:
+            KeyNotFoundError: no such key, even after the allowed refresh.
+            KeySetUnavailableError: the key set could not be obtained.
+        """
+        return await self._resolve(alg, kid, None)
+
+    async def key_set(self) -> KeyRing:
+        """Return the current key set, fetching it when there is none usable.
+
+        Raises:
+            KeySetUnavailableError: the key set could not be obtained.
+        """
+        ring = self._usable_ring()
+        if ring is None:
+            await self._refresh(self._state, RefreshMode.BLOCKING)
+            ring = self._usable_ring()
+            if ring is None:
+                raise self._unavailable()
+        return ring
+
+    async def refresh(self) -> KeyRing:
+        """Fetch the key set now (revalidating), whatever the cache says.
+
+        Raises:
+            KeySetUnavailableError: the refresh failed (the cached keys are kept).
+        """
+        await self._refresh(self._state, RefreshMode.FORCED)
+        ring = self._state.ring
+        if self._state.last_error is not None or ring is None:
+            raise self._unavailable()
+        return ring
+
+    async def aclose(self) -> None:
+        """Cancel a background refresh, close the HTTP client if owned; idempotent."""
+        self._closed = True
+        background = self._background
+        if background is not None and not background.done():
+            background.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await background
+        if self._owns_client:
+            await self._http.aclose()
+
+    async def __aenter__(self) -> AsyncJWKSClient:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    # --- driving the core ------------------------------------------------------------
+
+    async def _resolve(
+        self, alg: str, kid: str | None, before_forced: Callable[[], None] | None
+    ) -> tuple[PreparedKey, ...]:
+        for _ in range(MAX_ROUNDS):
+            state, found, decision = self._lookup(alg, kid)
+            if isinstance(decision, Serve):
+                if decision.background:
+                    self._start_background()
+                return found
+            if isinstance(decision, Reject):
+                raise self._rejection(decision, alg, kid)
+            assert isinstance(decision, Refresh)
+            if decision.mode is RefreshMode.FORCED and before_forced is not None:
+                before_forced()
+            await self._refresh(state, decision.mode)
+        raise self._exhausted(alg, kid)
+
+    async def _refresh(self, observed: CacheState, mode: RefreshMode) -> None:
+        """Run one refresh unless another caller changed the state meanwhile."""
+        async with self._lock:
+            if self._state is not observed:
+                return  # a refresh landed while this caller waited: decide again with it
+            plan = self._begin_fetch(mode)
+            try:
+                result = await self._run(refresh_flow(plan))
+            except KeySetUnavailableError as exc:
+                self._fetch_failed(exc)
+            except BaseException:
+                self._fetch_abandoned()  # cancelled or interrupted: nothing learned
+                raise
+            else:
+                self._fetch_succeeded(result)
+
+    async def _run(self, flow: RefreshFlow) -> Fetched | NotModified:
+        try:
+            request = next(flow)
+            while True:
+                try:
+                    raw = await self._send(request)
+                except KeySetUnavailableError as exc:
+                    request = flow.throw(exc)
+                else:
+                    request = flow.send(raw)
+        except StopIteration as stop:
+            result: Fetched | NotModified = stop.value
+            return result
+
+    async def _send(self, request: httpx.Request) -> RawResponse:
+        url = str(request.url)
+        timeout = self._config.timeout
+        deadline = time.monotonic() + timeout
+        try:
+            response = await self._http.send(request, stream=True, follow_redirects=False)
+            try:
+                body = b""
+                if response.status_code == 200:
+                    limit = BodyLimit(
+                        url, self._config.max_response_bytes, response.headers.get("content-length")
+                    )
+                    async for chunk in response.aiter_bytes():
+                        limit.feed(chunk)
+                        if time.monotonic() > deadline:
+                            raise httpx.ReadTimeout("body too slow", request=request)
+                    body = limit.body()
+            finally:
+                await response.aclose()
+        except KeySetUnavailableError:
+            raise
+        except Exception as exc:  # the I/O boundary: nothing foreign escapes
+            raise transport_error(exc, url, timeout) from exc
+        return self._raw(url, response, body)
+
+    def _start_background(self) -> None:
+        running = self._background is not None and not self._background.done()
+        if self._closed or running or self._lock.locked():
+            return
+        self._background = asyncio.get_running_loop().create_task(
+            self._refresh(self._state, RefreshMode.BLOCKING), name="jwks-client-refresh"
+        )
+
+    async def _join_background(self, timeout: float = 10.0) -> None:
+        background = self._background
+        if background is not None:
+            await asyncio.wait_for(asyncio.shield(background), timeout)
+
+
+class AsyncVerifier(VerifierBase):
+    """Verify JWT access tokens issued by one issuer.
+
+    ``await verify(token)`` returns the token's claims, or raises an ``InvalidTokenError``
+    subclass (answer 401) or a ``KeySetUnavailableError`` (answer 503).
+
+    Args:
+        issuer: the issuer URL; tokens' ``iss`` must equal it, and its discovery
+            document names the JWKS URL (unless ``jwks_uri`` is given).
+        audience: required keyword: a str or collection of str, one of which must be in
+            the token's ``aud``; ``None`` explicitly disables the audience check.
+        algorithms: allowlist of JWS algorithms (default: RS*, PS*, ES256/384/512,
+            EdDSA, Ed25519; ``none`` and HS* are never accepted).
+        leeway: seconds of clock skew tolerated on exp/nbf/iat (default 60).
+        token_type: expected header ``typ`` (e.g. ``"at+jwt"``); None for no check.
+        required_claims: claims that must be present besides exp (and iss/aud when checked).
+        jwks_uri: the JWKS URL, skipping discovery.
+        http_client, require_https, clock, timeout, cache_policy, max_response_bytes:
+            as for :class:`AsyncJWKSClient`.
+        max_token_length: tokens longer than this are rejected unparsed (default 32768).
+
+    Raises:
+        ConfigurationError: an option is invalid.
+    """
+
+    def __init__(
+        self,
+        issuer: str,
+        *,
+        audience: str | Collection[str] | None,
+        algorithms: Iterable[str] | None = None,
+        leeway: float = DEFAULT_LEEWAY,
+        token_type: str | None = None,
+        required_claims: Iterable[str] = (),
+        jwks_uri: str | None = None,
+        http_client: httpx.AsyncClient | None = None,
+        require_https: bool = True,
+        clock: Clock = time.time,
+        timeout: float = DEFAULT_TIMEOUT,
+        cache_policy: CachePolicy | None = None,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        max_token_length: int = MAX_TOKEN_LENGTH,
+    ) -> None:
+        super().__init__(
+            issuer=issuer,
+            audience=audience,
+            algorithms=algorithms,
+            leeway=leeway,
+            token_type=token_type,
+            required_claims=required_claims,
+            max_token_length=max_token_length,
+            clock=clock,
+        )
+        # With a fixed jwks_uri the issuer is only compared with ``iss``; it need not
+        # be a URL (some issuers, e.g. "accounts.google.com", are not).
+        self._keys = AsyncJWKSClient(
+            jwks_uri,
+            issuer=issuer if jwks_uri is None else None,
+            http_client=http_client,
+            require_https=require_https,
+            clock=clock,
+            timeout=timeout,
+            cache_policy=cache_policy,
+            max_response_bytes=max_response_bytes,
+        )
+
+    @property
+    def jwks_client(self) -> AsyncJWKSClient:
+        """The key source behind this verifier."""
+        return self._keys
+
+    async def verify(self, token: str | bytes) -> dict[str, Any]:
+        """Verify ``token`` and return its claims.
+
+        Raises:
+            InvalidTokenError: the token is rejected (a subclass says why).
+            KeySetUnavailableError: the issuer's keys could not be obtained.
+        """
+        parsed = self._parse(token)
+        rules = self._rules
+        candidates = await self._keys._resolve(
+            parsed.alg, parsed.kid, lambda: precheck(parsed, rules, self._clock())
+        )
+        check_signature(parsed, candidates)
+        validate_claims(parsed.claims, typ=parsed.typ, policy=rules.claims, now=self._clock())
+        return parsed.claims
+
+    async def aclose(self) -> None:
+        """Close what this verifier owns; idempotent."""
+        await self._keys.aclose()
+
+    async def __aenter__(self) -> AsyncVerifier:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()

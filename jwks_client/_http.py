@@ -1,0 +1,449 @@
+"""Pure HTTP edges: which requests to make and what their responses mean.
+
+Theory of operation
+-------------------
+A refresh is a small conversation: maybe a discovery document first (OpenID Connect,
+then RFC 8414 as a fallback), then the JWKS. It is written once, as a generator that
+yields ``httpx.Request`` objects and receives :class:`RawResponse` values (the pattern of
+httpx's ``Auth.auth_flow``). The sync and async shells drive it with a loop of a few lines
+each, and do the only I/O: sending, and reading the body under the size cap with
+:class:`BodyLimit`. A transport failure is thrown into the generator as the library's
+:class:`FetchError`, so the flow decides about fallbacks in one place.
+
+Rules
+-----
+* Only ``https`` URLs are fetched unless ``require_https`` is False.
+* Redirects are never followed: a 3xx is a :class:`FetchError` naming the Location.
+* 200 is accepted, and 304 when the request was conditional; anything else is an
+  :class:`HTTPStatusError`.
+* The discovery document's ``issuer`` must equal the configured issuer exactly, and its
+  ``jwks_uri`` must be an absolute URL allowed by the https rule.
+* A JWKS must be a JSON object with a ``keys`` array; one whose keys are all unusable is
+  an :class:`InvalidKeySetError`, so it can never replace a good set.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Generator, Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+
+from ._cache_control import Freshness, compute_freshness
+from ._errors import (
+    ConfigurationError,
+    DiscoveryError,
+    FetchError,
+    HTTPStatusError,
+    InvalidKeySetError,
+    KeySetUnavailableError,
+    ResponseTooLargeError,
+)
+from ._keys import KeyRing, parse_jwks
+from ._types import CachePolicy
+
+__all__ = [
+    "ACCEPT_DISCOVERY",
+    "ACCEPT_JWKS",
+    "DEFAULT_MAX_RESPONSE_BYTES",
+    "DEFAULT_TIMEOUT",
+    "USER_AGENT",
+    "BodyLimit",
+    "Discovered",
+    "FetchPlan",
+    "Fetched",
+    "NotModified",
+    "RawResponse",
+    "RefreshFlow",
+    "build_request",
+    "check_url",
+    "discovery_urls",
+    "read_discovery",
+    "read_jwks",
+    "refresh_flow",
+    "transport_error",
+]
+
+VERSION = "0.1.0"
+USER_AGENT = f"jwks-client/{VERSION} (+python-httpx)"
+ACCEPT_JWKS = "application/jwk-set+json, application/json"
+ACCEPT_DISCOVERY = "application/json"
+DEFAULT_TIMEOUT = 5.0
+#: 1 MiB: real key sets are a few KiB (the largest in the corpus, Entra's, ~20 KiB).
+DEFAULT_MAX_RESPONSE_BYTES = 1_048_576
+_MAX_LOCATION_IN_MESSAGE = 200
+
+
+@dataclass(frozen=True, slots=True)
+class RawResponse:
+    """A response as read by a shell: status, headers, the capped body, when it landed."""
+
+    url: str
+    status_code: int
+    headers: Mapping[str, str]
+    body: bytes
+    received_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class Discovered:
+    """The outcome of discovery: the JWKS URL and how long the document stays fresh."""
+
+    jwks_uri: str
+    fresh_until: float
+    source_url: str
+
+
+@dataclass(frozen=True, slots=True)
+class Fetched:
+    """A new key set was fetched and parsed."""
+
+    ring: KeyRing
+    freshness: Freshness
+    received_at: float
+    jwks_uri: str
+    discovered: Discovered | None
+
+
+@dataclass(frozen=True, slots=True)
+class NotModified:
+    """The server confirmed (304) that the cached key set is current."""
+
+    freshness: Freshness
+    received_at: float
+    jwks_uri: str
+    discovered: Discovered | None
+
+
+@dataclass(frozen=True, slots=True)
+class FetchPlan:
+    """What one refresh needs to know, taken from the configuration and the cache state.
+
+    Attributes:
+        issuer: the configured issuer, used for discovery (None with a fixed jwks_uri).
+        jwks_uri: the JWKS URL when known and current (fixed, or discovered and fresh).
+        stale_jwks_uri: a previously discovered JWKS URL, used if discovery now fails.
+        etag, last_modified: validators of the cached key set, for a conditional request.
+        force: the refresh is forced by an unknown kid: ask caches not to answer it.
+        require_https: the https rule.
+        timeout: per-request timeout in seconds.
+        policy: the cache policy (lifetimes).
+    """
+
+    issuer: str | None
+    jwks_uri: str | None
+    stale_jwks_uri: str | None
+    etag: str | None
+    last_modified: str | None
+    force: bool
+    require_https: bool
+    timeout: float
+    policy: CachePolicy
+
+
+RefreshFlow = Generator[httpx.Request, RawResponse, "Fetched | NotModified"]
+
+
+def check_url(url: str, *, require_https: bool, what: str) -> str:
+    """Return ``url`` if it is an absolute http(s) URL allowed by the https rule.
+
+    Raises:
+        ConfigurationError: the URL is not absolute, has another scheme, carries
+            credentials or a fragment, or is plain http while https is required.
+    """
+    if not isinstance(url, str) or not url:
+        raise ConfigurationError(f"{what} must be a non-empty URL string, got {url!r}")
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:
+        raise ConfigurationError(f"{what} is not a valid URL: {url!r}") from exc
+    if parts.scheme not in ("https", "http") or not parts.netloc or not parts.hostname:
+        raise ConfigurationError(f"{what} must be an absolute http(s) URL, got {url!r}")
+    if parts.username is not None or parts.password is not None:
+        raise ConfigurationError(f"{what} must not carry credentials: {parts.hostname!r}")
+    if parts.fragment:
+        raise ConfigurationError(f"{what} must not have a fragment: {url!r}")
+    if parts.scheme == "http" and require_https:
+        raise ConfigurationError(
+            f"{what} {url!r} is not https; pass require_https=False to allow plain http"
+        )
+    return url
+
+
+def discovery_urls(issuer: str) -> tuple[str, str]:
+    """Return the OpenID Connect and RFC 8414 metadata URLs for ``issuer``.
+
+    OpenID Connect Discovery appends ``/.well-known/openid-configuration`` to the issuer;
+    RFC 8414 §3.1 inserts ``/.well-known/oauth-authorization-server`` between the host and
+    the issuer's path.
+    """
+    parts = urlsplit(issuer)
+    path = parts.path.rstrip("/")
+    openid = urlunsplit(
+        (parts.scheme, parts.netloc, path + "/.well-known/openid-configuration", parts.query, "")
+    )
+    oauth = urlunsplit(
+        (
+            parts.scheme,
+            parts.netloc,
+            "/.well-known/oauth-authorization-server" + path,
+            parts.query,
+            "",
+        )
+    )
+    return openid, oauth
+
+
+def build_request(
+    url: str,
+    *,
+    accept: str,
+    timeout: float,
+    etag: str | None = None,
+    last_modified: str | None = None,
+    force: bool = False,
+) -> httpx.Request:
+    """Build a GET for ``url`` with the library's headers.
+
+    A conditional request carries ``If-None-Match`` / ``If-Modified-Since``; a forced
+    one (unknown kid) carries ``Cache-Control: no-cache`` so no proxy answers it from
+    its cache.
+    """
+    headers = {"Accept": accept, "User-Agent": USER_AGENT}
+    if etag is not None:
+        headers["If-None-Match"] = etag
+    if last_modified is not None:
+        headers["If-Modified-Since"] = last_modified
+    if force:
+        headers["Cache-Control"] = "no-cache"
+    return httpx.Request(
+        "GET",
+        url,
+        headers=headers,
+        extensions={"timeout": httpx.Timeout(timeout).as_dict()},
+    )
+
+
+def transport_error(exc: Exception, url: str, timeout: float) -> FetchError:
+    """Translate an httpx (or socket) failure into the library's :class:`FetchError`."""
+    if isinstance(exc, httpx.TimeoutException):
+        return FetchError(f"timed out after {timeout:g}s fetching {url}", url=url)
+    detail = str(exc) or type(exc).__name__
+    return FetchError(f"request to {url} failed: {detail}", url=url)
+
+
+class BodyLimit:
+    """Accumulates a streamed body and aborts past ``limit`` bytes."""
+
+    __slots__ = ("_chunks", "_size", "limit", "url")
+
+    def __init__(self, url: str, limit: int, content_length: str | None) -> None:
+        self.url = url
+        self.limit = limit
+        self._chunks: list[bytes] = []
+        self._size = 0
+        if content_length is not None:
+            try:
+                declared = int(content_length)
+            except ValueError:
+                declared = 0
+            if declared > limit:
+                raise self._too_large()
+
+    def _too_large(self) -> ResponseTooLargeError:
+        return ResponseTooLargeError(
+            f"response from {self.url} exceeds the {self.limit}-byte cap",
+            url=self.url,
+            limit=self.limit,
+        )
+
+    def feed(self, chunk: bytes) -> None:
+        """Add a chunk.
+
+        Raises:
+            ResponseTooLargeError: the body grew past the cap.
+        """
+        self._size += len(chunk)
+        if self._size > self.limit:
+            raise self._too_large()
+        self._chunks.append(chunk)
+
+    def body(self) -> bytes:
+        """Return the body read so far."""
+        return b"".join(self._chunks)
+
+
+def _check_status(raw: RawResponse, *, conditional: bool) -> None:
+    status = raw.status_code
+    if status == 200 or (status == 304 and conditional):
+        return
+    if status in (301, 302, 303, 307, 308):
+        location = str(raw.headers.get("location", ""))[:_MAX_LOCATION_IN_MESSAGE]
+        where = f" to {location!r}" if location else " without a Location"
+        raise FetchError(
+            f"{raw.url} answered a {status} redirect{where}; redirects are not followed",
+            url=raw.url,
+        )
+    raise HTTPStatusError(
+        f"{raw.url} answered HTTP {status}, expected 200", url=raw.url, status_code=status
+    )
+
+
+def _load_json_object(raw: RawResponse, what: str, error: type[KeySetUnavailableError]) -> Any:
+    try:
+        document = json.loads(raw.body)
+    except (ValueError, RecursionError) as exc:
+        raise error(f"{what} at {raw.url} is not valid JSON", url=raw.url) from exc
+    if not isinstance(document, dict):
+        raise error(
+            f"{what} at {raw.url} is not a JSON object (got {type(document).__name__})",
+            url=raw.url,
+        )
+    return document
+
+
+def read_discovery(
+    raw: RawResponse, *, issuer: str, require_https: bool, policy: CachePolicy
+) -> Discovered:
+    """Interpret a discovery response.
+
+    Raises:
+        FetchError, HTTPStatusError: redirect or unexpected status.
+        DiscoveryError: not a JSON object, issuer mismatch, missing or refused jwks_uri.
+    """
+    _check_status(raw, conditional=False)
+    document = _load_json_object(raw, "discovery document", DiscoveryError)
+    advertised = document.get("issuer")
+    if advertised != issuer:
+        raise DiscoveryError(
+            f"discovery document at {raw.url} names issuer {str(advertised)[:200]!r}, "
+            f"expected exactly {issuer!r}",
+            url=raw.url,
+        )
+    jwks_uri = document.get("jwks_uri")
+    if not isinstance(jwks_uri, str) or not jwks_uri:
+        raise DiscoveryError(f"discovery document at {raw.url} has no jwks_uri", url=raw.url)
+    try:
+        check_url(jwks_uri, require_https=require_https, what="jwks_uri")
+    except ConfigurationError as exc:
+        raise DiscoveryError(f"discovery document at {raw.url}: {exc}", url=raw.url) from exc
+    freshness = compute_freshness(raw.headers, now=raw.received_at, policy=policy)
+    return Discovered(
+        jwks_uri=jwks_uri,
+        fresh_until=raw.received_at + freshness.lifetime,
+        source_url=raw.url,
+    )
+
+
+def read_jwks(
+    raw: RawResponse, *, conditional: bool, policy: CachePolicy
+) -> tuple[KeyRing | None, Freshness]:
+    """Interpret a JWKS response: ``(ring, freshness)``, ring None for a 304.
+
+    Raises:
+        FetchError, HTTPStatusError: redirect or unexpected status.
+        InvalidKeySetError: not JSON, not a JWKS, or no usable key in it.
+    """
+    _check_status(raw, conditional=conditional)
+    freshness = compute_freshness(raw.headers, now=raw.received_at, policy=policy)
+    if raw.status_code == 304:
+        return None, freshness
+    document = _load_json_object(raw, "JWKS", InvalidKeySetError)
+    try:
+        ring = parse_jwks(document)
+    except InvalidKeySetError as exc:
+        raise InvalidKeySetError(f"JWKS at {raw.url}: {exc}", url=raw.url) from exc
+    if len(ring) == 0:
+        reasons = "; ".join(f"key {s.index}: {s.reason}" for s in ring.skipped[:5])
+        raise InvalidKeySetError(
+            f"JWKS at {raw.url} has no usable verification key"
+            + (f" ({reasons})" if reasons else " (empty keys array)"),
+            url=raw.url,
+        )
+    return ring, freshness
+
+
+def _discover(plan: FetchPlan) -> Generator[httpx.Request, RawResponse, Discovered]:
+    assert plan.issuer is not None
+    last_error: KeySetUnavailableError | None = None
+    for url in discovery_urls(plan.issuer):
+        request = build_request(url, accept=ACCEPT_DISCOVERY, timeout=plan.timeout)
+        try:
+            raw = yield request
+            return read_discovery(
+                raw, issuer=plan.issuer, require_https=plan.require_https, policy=plan.policy
+            )
+        except HTTPStatusError as exc:
+            # Only a "not here" answer moves on to the RFC 8414 location; a network
+            # failure or a wrong document is the answer.
+            if exc.status_code not in (404, 405, 410):
+                raise DiscoveryError(f"discovery failed: {exc}", url=exc.url) from exc
+            last_error = exc
+    assert last_error is not None
+    raise DiscoveryError(
+        f"no discovery document for issuer {plan.issuer!r} "
+        f"(tried OpenID Connect and RFC 8414 locations): {last_error}",
+        url=last_error.url,
+    )
+
+
+def refresh_flow(plan: FetchPlan) -> RefreshFlow:
+    """The refresh conversation: discovery when needed, then the JWKS.
+
+    Yields requests; receives :class:`RawResponse` values; a shell throws
+    :class:`FetchError` into it when a request fails in transport. Returns
+    :class:`Fetched` or :class:`NotModified`.
+
+    Raises:
+        KeySetUnavailableError: any failure, with the URL and the reason.
+    """
+    discovered: Discovered | None = None
+    jwks_uri = plan.jwks_uri
+    if jwks_uri is None:
+        try:
+            discovered = yield from _discover(plan)
+            jwks_uri = discovered.jwks_uri
+        except KeySetUnavailableError:
+            if plan.stale_jwks_uri is None:
+                raise
+            jwks_uri = plan.stale_jwks_uri
+    else:
+        check_url_at_runtime(jwks_uri, require_https=plan.require_https)
+    conditional = plan.etag is not None or plan.last_modified is not None
+    # Validators only make sense for the URL they came from.
+    same_url = discovered is None or discovered.jwks_uri == plan.stale_jwks_uri
+    request = build_request(
+        jwks_uri,
+        accept=ACCEPT_JWKS,
+        timeout=plan.timeout,
+        etag=plan.etag if same_url else None,
+        last_modified=plan.last_modified if same_url else None,
+        force=plan.force,
+    )
+    raw = yield request
+    ring, freshness = read_jwks(raw, conditional=conditional and same_url, policy=plan.policy)
+    if ring is None:
+        return NotModified(
+            freshness=freshness,
+            received_at=raw.received_at,
+            jwks_uri=jwks_uri,
+            discovered=discovered,
+        )
+    return Fetched(
+        ring=ring,
+        freshness=freshness,
+        received_at=raw.received_at,
+        jwks_uri=jwks_uri,
+        discovered=discovered,
+    )
+
+
+def check_url_at_runtime(url: str, *, require_https: bool) -> None:
+    """Like :func:`check_url` for a URL about to be fetched: raises :class:`FetchError`."""
+    try:
+        check_url(url, require_https=require_https, what="URL")
+    except ConfigurationError as exc:
+        raise FetchError(f"refusing to fetch {url!r}: {exc}", url=url) from exc

@@ -1,0 +1,186 @@
+"""What the sync and async shells share: configuration, state bookkeeping, logging.
+
+Both shells subclass these bases and add only what differs between them: how they
+wait (a thread lock or an asyncio lock), how they send (httpx.Client or AsyncClient),
+and how they run a background refresh (a thread or a task).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Collection, Iterable
+from dataclasses import replace
+from typing import Any
+
+from ._errors import KeySetUnavailableError
+from ._http import Fetched, FetchPlan, NotModified, RawResponse
+from ._keys import KeyRing, PreparedKey
+from ._policy import (
+    INITIAL_STATE,
+    CacheState,
+    Decision,
+    RefreshMode,
+    Reject,
+    RejectReason,
+    decide,
+    on_attempt,
+    on_failed,
+    on_fetched,
+)
+from ._token import ParsedToken, parse_token
+from ._types import CachePolicy, Clock
+from ._verify import (
+    make_plan,
+    make_source_config,
+    make_token_rules,
+    rejection,
+)
+
+__all__ = ["KeySourceBase", "VerifierBase", "logger"]
+
+logger = logging.getLogger("jwks_client")
+
+#: A caller decides, refreshes and decides again at most this many times.
+MAX_ROUNDS = 3
+
+
+class KeySourceBase:
+    """Configuration and cache state of one key source; no I/O."""
+
+    def __init__(
+        self,
+        *,
+        jwks_uri: str | None,
+        issuer: str | None,
+        require_https: bool,
+        clock: Clock,
+        timeout: float,
+        cache_policy: CachePolicy | None,
+        max_response_bytes: int,
+    ) -> None:
+        self._config = make_source_config(
+            issuer=issuer,
+            jwks_uri=jwks_uri,
+            require_https=require_https,
+            timeout=timeout,
+            max_response_bytes=max_response_bytes,
+            cache_policy=cache_policy,
+        )
+        self._policy = self._config.policy
+        self._clock = clock
+        self._state: CacheState = INITIAL_STATE
+        self._closed = False
+        self._random = random.Random()
+
+    @property
+    def state(self) -> CacheState:
+        """A snapshot of the cache state (immutable)."""
+        return self._state
+
+    @property
+    def cache_policy(self) -> CachePolicy:
+        """The cache policy in force."""
+        return self._policy
+
+    def _label(self) -> str:
+        return self._state.jwks_uri or self._config.label
+
+    def _lookup(
+        self, alg: str, kid: str | None
+    ) -> tuple[CacheState, tuple[PreparedKey, ...], Decision]:
+        state = self._state
+        ring = state.ring
+        found = ring.select(alg, kid) if ring is not None else ()
+        return state, found, decide(state, self._clock(), has_key=bool(found), policy=self._policy)
+
+    def _rejection(self, decision: Reject, alg: str, kid: str | None) -> Exception:
+        return rejection(decision, kid=kid, alg=alg, label=self._label())
+
+    def _exhausted(self, alg: str, kid: str | None) -> Exception:
+        decision = Reject(RejectReason.KEY_NOT_FOUND, self._state.last_error)
+        return self._rejection(decision, alg, kid)
+
+    def _usable_ring(self) -> KeyRing | None:
+        ring = self._state.ring
+        if ring is None or self._clock() >= self._state.stale_until(self._policy):
+            return None
+        return ring
+
+    def _unavailable(self) -> KeySetUnavailableError:
+        error = self._state.last_error
+        if error is None:
+            return KeySetUnavailableError(f"keys for {self._label()} are unavailable")
+        return error.with_traceback(None)
+
+    def _begin_fetch(self, mode: RefreshMode) -> FetchPlan:
+        forced = mode is RefreshMode.FORCED
+        now = self._clock()
+        self._state = on_attempt(self._state, now)
+        return make_plan(self._config, self._state, now, forced=forced)
+
+    def _fetch_abandoned(self) -> None:
+        self._state = replace(self._state, refreshing=False)
+
+    def _fetch_failed(self, exc: KeySetUnavailableError) -> None:
+        logger.warning(
+            "jwks_client: refresh of %s failed: %s",
+            self._label(),
+            exc,
+            extra={"jwks_url": exc.url, "error": type(exc).__name__},
+        )
+        self._state = on_failed(self._state, self._clock(), exc, jitter=self._random.random())
+
+    def _fetch_succeeded(self, result: Fetched | NotModified) -> None:
+        self._state = on_fetched(self._state, self._clock(), result, policy=self._policy)
+        if isinstance(result, Fetched):
+            for skipped in result.ring.skipped:
+                logger.warning(
+                    "jwks_client: skipped key %d (kid %r) of %s: %s",
+                    skipped.index,
+                    skipped.kid,
+                    result.jwks_uri,
+                    skipped.reason,
+                    extra={"jwks_url": result.jwks_uri, "kid": skipped.kid},
+                )
+
+    def _raw(self, url: str, response: Any, body: bytes) -> RawResponse:
+        return RawResponse(
+            url=url,
+            status_code=response.status_code,
+            headers=response.headers,
+            body=body,
+            received_at=self._clock(),
+        )
+
+
+class VerifierBase:
+    """Token rules of a verifier; no I/O."""
+
+    def __init__(
+        self,
+        *,
+        issuer: str,
+        audience: str | Collection[str] | None,
+        algorithms: Iterable[str] | None,
+        leeway: float,
+        token_type: str | None,
+        required_claims: Iterable[str],
+        max_token_length: int,
+        clock: Clock,
+    ) -> None:
+        self._rules = make_token_rules(
+            issuer=issuer,
+            audience=audience,
+            algorithms=algorithms,
+            leeway=leeway,
+            token_type=token_type,
+            required_claims=required_claims,
+            max_token_length=max_token_length,
+        )
+        self._clock = clock
+        self.issuer = issuer
+
+    def _parse(self, token: str | bytes) -> ParsedToken:
+        rules = self._rules
+        return parse_token(token, algorithms=rules.algorithms, max_length=rules.max_token_length)

@@ -1,0 +1,439 @@
+"""Strict parsing of compact JWS tokens (pure).
+
+Rules (RFC 7515, RFC 7519, RFC 8725):
+
+* Only the JWS compact serialization is accepted: exactly three base64url segments
+  joined by dots. The JWE compact form (five segments), the JWS JSON serialization,
+  empty segments, padding, whitespace and any character outside ``[A-Za-z0-9_-]`` are
+  refused. Base64url must be canonical: the unused low bits of the last character are
+  zero, so a token has exactly one spelling.
+* The header and the payload are strict JSON objects in UTF-8: no BOM, no duplicate
+  member names, no ``NaN``/``Infinity``, no float that overflows to infinity, no
+  integer longer than :data:`MAX_INT_DIGITS` digits, no lone UTF-16 surrogate, nesting
+  at most :data:`MAX_JSON_DEPTH` levels.
+* ``alg`` must be a string in the caller's allowlist; ``none`` (in any casing) and the
+  symmetric ``HS*`` family are refused even when allowlisted. ``kid`` is a short
+  printable string. ``typ`` and ``cty`` are strings, and a nested JWT (``cty: JWT``) is
+  refused. The library understands no ``crit`` extension, so any ``crit`` is refused,
+  and so is ``b64`` (RFC 7797 unencoded payloads). Members that could name a key
+  (``jwk``, ``jku``, ``x5u``, ``x5c``, ``x5t``) are never used; other unknown members
+  are ignored (RFC 7515 §4).
+
+Theory of operation: the cheapest checks run first (type, length in O(1), the shape of
+the segments), then the header, which alone decides whether the token can be
+verified at all, then the signature, and last the payload, the largest part. Every
+failure, whatever the input, is a :class:`MalformedTokenError` or an
+:class:`AlgorithmNotAllowedError`; messages quote at most a short ``repr`` excerpt of
+a header value, never the token.
+"""
+
+from __future__ import annotations
+
+import binascii
+import json
+import math
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from ._errors import AlgorithmNotAllowedError, MalformedTokenError
+
+__all__ = [
+    "MAX_INT_DIGITS",
+    "MAX_JSON_DEPTH",
+    "MAX_KID_LENGTH",
+    "MAX_TOKEN_LENGTH",
+    "ParsedToken",
+    "b64url_decode",
+    "loads_strict",
+    "parse_token",
+]
+
+#: Longest token accepted, in characters (bytes for ``bytes`` input).
+MAX_TOKEN_LENGTH: int = 32_768
+#: Longest ``kid`` accepted, in characters.
+MAX_KID_LENGTH: int = 256
+#: Deepest nesting of arrays and objects accepted in a header or payload.
+MAX_JSON_DEPTH: int = 32
+#: Longest JSON integer literal accepted, in digits (the default limit of CPython's
+#: ``int()``, enforced here whatever the interpreter's setting).
+MAX_INT_DIGITS: int = 4_300
+
+_EXCERPT_LENGTH = 40
+
+_B64URL_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+_B64URL_INDEX = {char: index for index, char in enumerate(_B64URL_ALPHABET)}
+_B64URL_SEGMENT = re.compile(r"[A-Za-z0-9_-]*")
+# Bits of the last character that carry no data, by segment length modulo 4.
+_UNUSED_BITS_MASK = {2: 0b1111, 3: 0b11}
+_TO_STANDARD_ALPHABET = bytes.maketrans(b"-_", b"+/")
+_PADDING = (b"", b"", b"==", b"=")
+
+_UTF8_BOM = b"\xef\xbb\xbf"
+# A JSON \u escape of a UTF-16 surrogate (D800-DFFF); only then can a lone one appear.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+# A string literal, or what is left of an unterminated one: it never fails to match at a
+# quote, so removing literals is one linear pass whatever the input.
+_STRING_LITERAL = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"?', re.DOTALL)
+_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
+_BRACKETS_AS_PARENS = str.maketrans("[{]}", "(())")
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedToken:
+    """A compact JWS split and decoded, its header checked; the signature is unverified.
+
+    Attributes:
+        header: the decoded protected header.
+        claims: the decoded payload (a JSON object).
+        signing_input: ``b"<header b64>.<payload b64>"`` exactly as received.
+        signature: the decoded signature bytes (never empty).
+        alg: the header's ``alg``, one of the allowed algorithms.
+        kid: the header's ``kid`` (None when absent).
+        typ: the header's ``typ`` (None when absent).
+    """
+
+    header: dict[str, Any]
+    claims: dict[str, Any]
+    signing_input: bytes
+    signature: bytes
+    alg: str
+    kid: str | None
+    typ: str | None
+
+
+class _Reject(Exception):
+    """Raised inside JSON decoding hooks; turned into MalformedTokenError by the caller."""
+
+
+def _excerpt(value: str) -> str:
+    """Return a short ``repr`` of ``value``, truncated so messages stay small."""
+    if len(value) > _EXCERPT_LENGTH:
+        return repr(value[:_EXCERPT_LENGTH]) + "..."
+    return repr(value)
+
+
+def _type_name(value: object) -> str:
+    """Return the JSON name of a value decoded from JSON, for messages."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, (int, float)):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    return "object"
+
+
+def b64url_decode(segment: str) -> bytes:
+    """Decode one base64url segment strictly.
+
+    The alphabet is ``[A-Za-z0-9_-]`` only (RFC 7515 §2): no padding, no whitespace,
+    a length that is not 1 modulo 4, and a canonical encoding (the unused trailing bits
+    of the last character are zero). The empty string decodes to ``b""``.
+
+    Args:
+        segment: the base64url text.
+
+    Returns:
+        The decoded bytes.
+
+    Raises:
+        MalformedTokenError: the segment is not strict, canonical base64url.
+    """
+    if not isinstance(segment, str):
+        raise MalformedTokenError("malformed token: a base64url segment must be text")
+    if _B64URL_SEGMENT.fullmatch(segment) is None:
+        if "=" in segment:
+            raise MalformedTokenError("malformed token: base64url padding '=' is not allowed")
+        if any(char.isspace() for char in segment):
+            raise MalformedTokenError("malformed token: whitespace is not allowed")
+        raise MalformedTokenError("malformed token: invalid character in a base64url segment")
+    remainder = len(segment) % 4
+    if remainder == 1:
+        raise MalformedTokenError("malformed token: invalid base64url length")
+    if remainder and _B64URL_INDEX[segment[-1]] & _UNUSED_BITS_MASK[remainder]:
+        raise MalformedTokenError("malformed token: non-canonical base64url encoding")
+    try:
+        standard = segment.encode("ascii").translate(_TO_STANDARD_ALPHABET)
+        return binascii.a2b_base64(standard + _PADDING[remainder])
+    except (binascii.Error, ValueError) as exc:  # unreachable after the checks above
+        raise MalformedTokenError("malformed token: invalid base64url") from exc
+
+
+def _reject_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        seen: set[str] = set()
+        for name, _ in pairs:
+            if name in seen:
+                raise _Reject(f"has a duplicate member name {_excerpt(name)}")
+            seen.add(name)
+    return obj
+
+
+def _reject_constant(name: str) -> Any:
+    raise _Reject(f"holds {name}, which is not a JSON number")
+
+
+def _parse_float(literal: str) -> float:
+    value = float(literal)
+    if not math.isfinite(value):
+        raise _Reject("holds a number that overflows to infinity")
+    return value
+
+
+def _parse_int(literal: str) -> int:
+    if len(literal) > MAX_INT_DIGITS:
+        raise _Reject(f"holds an integer of more than {MAX_INT_DIGITS} digits")
+    return int(literal)
+
+
+# One decoder for every call, as json.loads itself shares one: it holds no per-call state
+# beyond a key memo that the scanner clears after each document.
+_DECODER = json.JSONDecoder(
+    object_pairs_hook=_reject_pairs,
+    parse_constant=_reject_constant,
+    parse_float=_parse_float,
+    parse_int=_parse_int,
+)
+
+
+def _check_depth(text: str) -> None:
+    """Refuse nesting deeper than MAX_JSON_DEPTH without recursing.
+
+    The number of opening brackets bounds the depth, so ordinary documents are cleared
+    by two counts. Otherwise string literals and everything but brackets are removed,
+    and each round of deleting adjacent ``()`` pairs peels exactly one level off the
+    deepest nest: a pair left after MAX_JSON_DEPTH rounds means a deeper nest, and more
+    than MAX_JSON_DEPTH unclosed openers are refused too, so whatever reaches the decoder
+    nests at most twice the limit. Every step is a linear pass in C. Invalid JSON may be
+    misjudged here; the decoder refuses it anyway.
+    """
+    if text.count("[") + text.count("{") <= MAX_JSON_DEPTH:
+        return
+    brackets = _NOT_BRACKET.sub("", _STRING_LITERAL.sub("", text))
+    nest = brackets.translate(_BRACKETS_AS_PARENS)
+    for _ in range(MAX_JSON_DEPTH):
+        if "()" not in nest:
+            break
+        nest = nest.replace("()", "")
+    if "()" in nest or nest.count("(") > MAX_JSON_DEPTH:
+        raise _Reject(f"nests deeper than {MAX_JSON_DEPTH} levels")
+
+
+def _check_no_lone_surrogate(obj: dict[str, Any]) -> None:
+    """Refuse strings holding an unpaired UTF-16 surrogate (RFC 7493 §2.1)."""
+    try:
+        json.dumps(obj, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise _Reject("holds an unpaired UTF-16 surrogate") from exc
+
+
+def loads_strict(data: bytes, what: str) -> dict[str, Any]:
+    """Decode a JSON object strictly, as a JOSE header or JWT claims set.
+
+    The text must be UTF-8 without a byte order mark. Duplicate member names,
+    ``NaN``/``Infinity``/``-Infinity``, floats that overflow to infinity, integers
+    longer than ``MAX_INT_DIGITS`` digits, unpaired surrogate escapes, nesting deeper
+    than ``MAX_JSON_DEPTH`` levels and a top-level value that is not an object are all
+    refused. No input makes it recurse deeply or raise anything else.
+
+    Args:
+        data: the raw JSON bytes.
+        what: the part being decoded (``"header"``, ``"payload"``), used in messages.
+
+    Returns:
+        The decoded object.
+
+    Raises:
+        MalformedTokenError: the data is not a strict JSON object.
+    """
+    if data.startswith(_UTF8_BOM):
+        raise MalformedTokenError(f"malformed token: {what} starts with a byte order mark")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise MalformedTokenError(f"malformed token: {what} is not valid UTF-8") from exc
+    try:
+        _check_depth(text)
+        obj = _DECODER.decode(text)
+        if not isinstance(obj, dict):
+            raise _Reject(f"is not a JSON object but {_type_name(obj)}")
+        if _SURROGATE_ESCAPE.search(text) is not None:
+            _check_no_lone_surrogate(obj)
+    except _Reject as exc:
+        raise MalformedTokenError(f"malformed token: {what} {exc}") from exc
+    except (ValueError, RecursionError) as exc:  # json.JSONDecodeError is a ValueError
+        raise MalformedTokenError(f"malformed token: {what} is not valid JSON") from exc
+    return obj
+
+
+def _check_alg(header: dict[str, Any], algorithms: frozenset[str]) -> str:
+    if "alg" not in header:
+        raise AlgorithmNotAllowedError("token header has no 'alg'", alg=None)
+    alg = header["alg"]
+    if not isinstance(alg, str):
+        raise MalformedTokenError(
+            f"malformed token: header 'alg' must be a string, not {_type_name(alg)}"
+        )
+    if alg.lower() == "none":
+        raise AlgorithmNotAllowedError("unsecured tokens (alg 'none') are not accepted", alg=alg)
+    if alg.upper().startswith("HS"):
+        raise AlgorithmNotAllowedError(
+            f"symmetric algorithm {_excerpt(alg)} is not accepted", alg=alg
+        )
+    if alg not in algorithms:
+        raise AlgorithmNotAllowedError(f"algorithm {_excerpt(alg)} is not allowed", alg=alg)
+    return alg
+
+
+def _check_crit(header: dict[str, Any]) -> None:
+    if "crit" not in header:
+        return
+    crit = header["crit"]
+    if (
+        not isinstance(crit, list)
+        or not crit
+        or not all(isinstance(name, str) for name in crit)
+        or len(set(crit)) != len(crit)
+    ):
+        raise MalformedTokenError(
+            "malformed token: header 'crit' must be a non-empty array of unique strings"
+        )
+    names = ", ".join(_excerpt(name) for name in crit[:5])
+    if len(crit) > 5:
+        names += ", ..."
+    raise MalformedTokenError(f"malformed token: unsupported critical header parameters: {names}")
+
+
+def _check_kid(header: dict[str, Any]) -> str | None:
+    if "kid" not in header:
+        return None
+    kid = header["kid"]
+    if not isinstance(kid, str):
+        raise MalformedTokenError(
+            f"malformed token: header 'kid' must be a string, not {_type_name(kid)}"
+        )
+    if not kid:
+        raise MalformedTokenError("malformed token: header 'kid' is empty")
+    if len(kid) > MAX_KID_LENGTH:
+        raise MalformedTokenError(
+            f"malformed token: header 'kid' is longer than {MAX_KID_LENGTH} characters"
+        )
+    if not kid.isprintable():
+        raise MalformedTokenError(
+            f"malformed token: header 'kid' {_excerpt(kid)} holds non-printable characters"
+        )
+    return kid
+
+
+def _optional_str(header: dict[str, Any], name: str) -> str | None:
+    if name not in header:
+        return None
+    value = header[name]
+    if not isinstance(value, str):
+        raise MalformedTokenError(
+            f"malformed token: header {name!r} must be a string, not {_type_name(value)}"
+        )
+    return value
+
+
+def _check_header(
+    header: dict[str, Any], algorithms: frozenset[str]
+) -> tuple[str, str | None, str | None]:
+    """Apply the header rules; return the alg, the kid and the typ."""
+    alg = _check_alg(header, algorithms)
+    _check_crit(header)
+    if "b64" in header:
+        raise MalformedTokenError(
+            "malformed token: unencoded payloads (header 'b64', RFC 7797) are not accepted"
+        )
+    typ = _optional_str(header, "typ")
+    cty = _optional_str(header, "cty")
+    if cty is not None and cty.lower().removeprefix("application/") == "jwt":
+        raise MalformedTokenError("malformed token: nested JWTs (cty 'JWT') are not accepted")
+    kid = _check_kid(header)
+    return alg, kid, typ
+
+
+def _segment(segment: str, what: str) -> bytes:
+    if not segment:
+        raise MalformedTokenError(f"malformed token: the {what} segment is empty")
+    try:
+        return b64url_decode(segment)
+    except MalformedTokenError as exc:
+        raise MalformedTokenError(f"{exc} (in the {what})") from exc
+
+
+def parse_token(
+    token: str | bytes,
+    *,
+    algorithms: frozenset[str],
+    max_length: int = MAX_TOKEN_LENGTH,
+) -> ParsedToken:
+    """Split a compact JWS, decode it strictly and apply the header rules.
+
+    The signature is decoded but not verified; the claims are decoded but not
+    validated. See the module docstring for every rule.
+
+    Args:
+        token: the compact JWS, as text or ASCII bytes.
+        algorithms: the allowed ``alg`` values (``none`` and ``HS*`` are refused even
+            when listed).
+        max_length: the longest token accepted, checked before any decoding.
+
+    Returns:
+        The parsed token.
+
+    Raises:
+        MalformedTokenError: the token is not a strict compact JWS, or its header
+            breaks a rule.
+        AlgorithmNotAllowedError: the header's ``alg`` is absent or not allowed.
+    """
+    if isinstance(token, bytes):
+        if len(token) > max_length:
+            raise MalformedTokenError(f"malformed token: longer than {max_length} bytes")
+        try:
+            text = token.decode("ascii")
+        except UnicodeDecodeError as exc:
+            raise MalformedTokenError("malformed token: not ASCII") from exc
+    elif isinstance(token, str):
+        if len(token) > max_length:
+            raise MalformedTokenError(f"malformed token: longer than {max_length} characters")
+        text = token
+    else:
+        raise MalformedTokenError(
+            f"malformed token: expected str or bytes, not {type(token).__name__}"
+        )
+    if not text:
+        raise MalformedTokenError("malformed token: empty")
+    if text.lstrip().startswith("{"):
+        raise MalformedTokenError(
+            "malformed token: the JWS JSON serialization is not accepted, only the compact form"
+        )
+    dots = text.count(".")
+    if dots != 2:
+        if dots == 4:
+            raise MalformedTokenError("malformed token: encrypted (JWE) tokens are not accepted")
+        raise MalformedTokenError(
+            f"malformed token: expected 3 dot-separated segments, found {dots + 1}"
+        )
+    header_b64, payload_b64, signature_b64 = text.split(".")
+
+    header = loads_strict(_segment(header_b64, "header"), "header")
+    alg, kid, typ = _check_header(header, algorithms)
+    signature = _segment(signature_b64, "signature")
+    claims = loads_strict(_segment(payload_b64, "payload"), "payload")
+    return ParsedToken(
+        header=header,
+        claims=claims,
+        signing_input=f"{header_b64}.{payload_b64}".encode("ascii"),
+        signature=signature,
+        alg=alg,
+        kid=kid,
+        typ=typ,
+    )
