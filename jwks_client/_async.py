@@ -261,6 +261,10 @@ class AsyncVerifier(VerifierBase):
         http_client, require_https, clock, timeout, cache_policy, max_response_bytes:
             as for :class:`AsyncJWKSClient`.
         max_token_length: tokens longer than this are rejected unparsed (default 32768).
+        verified_token_cache_size: how many verified tokens to remember (0, the default,
+            disables it). A remembered token skips parsing and the signature check; its
+            claims are still validated on every call, and it is forgotten when its key
+            leaves the key set or its ``exp`` passes.
 
     Raises:
         ConfigurationError: an option is invalid.
@@ -283,6 +287,7 @@ class AsyncVerifier(VerifierBase):
         cache_policy: CachePolicy | None = None,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         max_token_length: int = MAX_TOKEN_LENGTH,
+        verified_token_cache_size: int = 0,
     ) -> None:
         super().__init__(
             issuer=issuer,
@@ -293,6 +298,7 @@ class AsyncVerifier(VerifierBase):
             required_claims=required_claims,
             max_token_length=max_token_length,
             clock=clock,
+            verified_token_cache_size=verified_token_cache_size,
         )
         # With a fixed jwks_uri the issuer is only compared with ``iss``; it need not
         # be a URL (some issuers, e.g. "accounts.google.com", are not).
@@ -319,13 +325,23 @@ class AsyncVerifier(VerifierBase):
             InvalidTokenError: the token is rejected (a subclass says why).
             KeySetUnavailableError: the issuer's keys could not be obtained.
         """
+        digest = None
+        if self._verified is not None:
+            digest = self._digest(token)
+            entry = self._recall(digest) if digest is not None else None
+            if entry is not None and digest is not None:
+                found = await self._keys._resolve(entry.alg, entry.kid, None)
+                claims = self._serve_recalled(digest, entry, found)
+                if claims is not None:
+                    return claims
         parsed = self._parse(token)
         rules = self._rules
         candidates = await self._keys._resolve(
             parsed.alg, parsed.kid, lambda: precheck(parsed, rules, self._clock())
         )
-        check_signature(parsed, candidates)
+        key = check_signature(parsed, candidates)
         validate_claims(parsed.claims, typ=parsed.typ, policy=rules.claims, now=self._clock())
+        self._remember(digest, parsed, key)
         return parsed.claims
 
     async def aclose(self) -> None:

@@ -7,13 +7,18 @@ and how they run a background refresh (a thread or a task).
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import random
+import threading
 from collections.abc import Collection, Iterable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
-from ._errors import KeySetUnavailableError
+from cachetools import TLRUCache
+
+from ._claims import validate_claims
+from ._errors import ConfigurationError, KeySetUnavailableError
 from ._http import Fetched, FetchPlan, NotModified, RawResponse
 from ._keys import KeyRing, PreparedKey
 from ._policy import (
@@ -154,8 +159,32 @@ class KeySourceBase:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class _Verified:
+    """A token whose signature was verified, remembered by the digest of the token."""
+
+    claims: dict[str, Any]
+    typ: str | None
+    alg: str
+    kid: str | None
+    thumbprint: str
+    expires_at: float
+
+
+def _entry_expiry(_digest: bytes, entry: _Verified, _now: float) -> float:
+    return entry.expires_at
+
+
 class VerifierBase:
-    """Token rules of a verifier; no I/O."""
+    """Token rules of a verifier, and its optional verified-token cache; no I/O.
+
+    The verified-token cache (``verified_token_cache_size > 0``) remembers tokens whose
+    signature verified, keyed by a SHA-256 digest of the token, bounded in size (LRU) and
+    in time: an entry never outlives the token's ``exp`` (plus leeway). A hit is only
+    served while the key that verified it is still a candidate in the current key set,
+    so a key rotated out of the JWKS invalidates its tokens; the claims (exp, nbf, ...)
+    are validated again on every call.
+    """
 
     def __init__(
         self,
@@ -168,6 +197,7 @@ class VerifierBase:
         required_claims: Iterable[str],
         max_token_length: int,
         clock: Clock,
+        verified_token_cache_size: int = 0,
     ) -> None:
         self._rules = make_token_rules(
             issuer=issuer,
@@ -180,7 +210,64 @@ class VerifierBase:
         )
         self._clock = clock
         self.issuer = issuer
+        size = verified_token_cache_size
+        if isinstance(size, bool) or not isinstance(size, int) or size < 0:
+            raise ConfigurationError(
+                f"verified_token_cache_size must be an int >= 0, got {verified_token_cache_size!r}"
+            )
+        self._verified: TLRUCache[bytes, _Verified] | None = (
+            TLRUCache(maxsize=size, ttu=_entry_expiry, timer=clock) if size else None
+        )
+        self._verified_lock = threading.Lock()
 
     def _parse(self, token: str | bytes) -> ParsedToken:
         rules = self._rules
         return parse_token(token, algorithms=rules.algorithms, max_length=rules.max_token_length)
+
+    def _digest(self, token: object) -> bytes | None:
+        """The cache key of a token, or None when the token cannot be cached."""
+        if isinstance(token, str):
+            if len(token) > self._rules.max_token_length:
+                return None
+            return hashlib.sha256(token.encode("utf-8", "surrogatepass")).digest()
+        if isinstance(token, (bytes, bytearray)):
+            if len(token) > self._rules.max_token_length:
+                return None
+            return hashlib.sha256(token).digest()
+        return None
+
+    def _recall(self, digest: bytes) -> _Verified | None:
+        assert self._verified is not None
+        with self._verified_lock:
+            return self._verified.get(digest)
+
+    def _serve_recalled(
+        self, digest: bytes, entry: _Verified, candidates: tuple[PreparedKey, ...]
+    ) -> dict[str, Any] | None:
+        """Claims of a remembered token if its key still serves, else forget it."""
+        if not any(key.thumbprint == entry.thumbprint for key in candidates):
+            assert self._verified is not None
+            with self._verified_lock:
+                self._verified.pop(digest, None)
+            return None
+        validate_claims(entry.claims, typ=entry.typ, policy=self._rules.claims, now=self._clock())
+        return dict(entry.claims)
+
+    def _remember(self, digest: bytes | None, parsed: ParsedToken, key: PreparedKey) -> None:
+        if digest is None or self._verified is None:
+            return
+        exp = parsed.claims.get("exp")
+        try:
+            expires_at = float(exp) + self._rules.claims.leeway  # type: ignore[arg-type]
+        except (TypeError, ValueError, OverflowError):
+            return
+        entry = _Verified(
+            claims=dict(parsed.claims),
+            typ=parsed.typ,
+            alg=parsed.alg,
+            kid=parsed.kid,
+            thumbprint=key.thumbprint,
+            expires_at=expires_at,
+        )
+        with self._verified_lock:
+            self._verified[digest] = entry

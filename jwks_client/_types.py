@@ -34,12 +34,13 @@ ASYMMETRIC_ALGORITHMS: frozenset[str] = frozenset(
         "ES256K",
         "EdDSA",
         "Ed25519",
+        "Ed448",
     }
 )
 
 #: The default allowlist: RS*/PS*/ES256/384/512, EdDSA and RFC 9864's Ed25519.
-#: ES256K (secp256k1) is verifiable but opt-in, as in most peers.
-DEFAULT_ALGORITHMS: frozenset[str] = ASYMMETRIC_ALGORITHMS - {"ES256K"}
+#: ES256K (secp256k1) and RFC 9864's Ed448 are verifiable but opt-in.
+DEFAULT_ALGORITHMS: frozenset[str] = ASYMMETRIC_ALGORITHMS - {"ES256K", "Ed448"}
 
 
 def _check_seconds(name: str, value: float) -> None:

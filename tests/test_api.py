@@ -1,0 +1,149 @@
+"""Guards on the package's shape: the public surface, sync/async parity, layering."""
+
+from __future__ import annotations
+
+import ast
+import inspect
+from pathlib import Path
+
+import jwks_client
+from jwks_client import AsyncJWKSClient, AsyncVerifier, JWKSClient, Verifier
+
+PACKAGE = Path(jwks_client.__file__).parent
+
+PUBLIC = [
+    "ASYMMETRIC_ALGORITHMS",
+    "DEFAULT_ALGORITHMS",
+    "AlgorithmNotAllowedError",
+    "AsyncJWKSClient",
+    "AsyncVerifier",
+    "CachePolicy",
+    "ConfigurationError",
+    "DiscoveryError",
+    "ExpiredTokenError",
+    "FetchError",
+    "Freshness",
+    "HTTPStatusError",
+    "InvalidAudienceError",
+    "InvalidClaimError",
+    "InvalidIssuerError",
+    "InvalidKeySetError",
+    "InvalidSignatureError",
+    "InvalidTokenError",
+    "InvalidTokenTypeError",
+    "JWKSClient",
+    "JWKSClientError",
+    "KeyNotFoundError",
+    "KeyRing",
+    "KeySetUnavailableError",
+    "MalformedTokenError",
+    "MissingClaimError",
+    "NotYetValidError",
+    "PreparedKey",
+    "ResponseTooLargeError",
+    "SkippedKey",
+    "Verifier",
+    "__version__",
+]
+
+#: Pure modules: they decide, they never wait, lock, read a clock or do I/O.
+PURE = [
+    "_errors",
+    "_types",
+    "_cache_control",
+    "_keys",
+    "_token",
+    "_claims",
+    "_http",
+    "_policy",
+    "_verify",
+]
+FORBIDDEN = {"time", "threading", "asyncio", "socket", "logging", "random"}
+
+#: Each module may import only modules of an earlier layer (or its own).
+LAYERS = [
+    {"_errors"},
+    {"_types"},
+    {"_cache_control", "_keys", "_token", "_claims"},
+    {"_http"},
+    {"_policy"},
+    {"_verify"},
+    {"_shell"},
+    {"_sync", "_async"},
+]
+
+
+def _imports(module: str) -> set[str]:
+    tree = ast.parse((PACKAGE / f"{module}.py").read_text())
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level == 1 and node.module:
+                found.add("." + node.module.split(".")[0])
+            elif node.level == 0 and node.module:
+                found.add(node.module.split(".")[0])
+    return found
+
+
+def test_public_surface_is_pinned() -> None:
+    """__all__ is exactly the documented public names (ruff RUF022 keeps it sorted)."""
+    assert jwks_client.__all__ == PUBLIC
+    for name in PUBLIC:
+        assert hasattr(jwks_client, name), name
+
+
+def test_errors_share_one_root() -> None:
+    """Every exported exception derives from JWKSClientError."""
+    errors = [getattr(jwks_client, n) for n in PUBLIC if n.endswith("Error")]
+    assert errors
+    for error in errors:
+        assert issubclass(error, jwks_client.JWKSClientError), error
+
+
+def _public_methods(cls: type) -> dict[str, inspect.Signature]:
+    return {
+        name: inspect.signature(member)
+        for name, member in inspect.getmembers(cls)
+        if not name.startswith("_") and callable(member)
+    }
+
+
+def test_sync_async_parity() -> None:
+    """The async classes mirror the sync ones: same methods and parameters, close→aclose."""
+    for sync_cls, async_cls in ((JWKSClient, AsyncJWKSClient), (Verifier, AsyncVerifier)):
+        sync_methods = _public_methods(sync_cls)
+        async_methods = _public_methods(async_cls)
+        sync_methods["aclose"] = sync_methods.pop("close")
+        assert sync_methods.keys() == async_methods.keys(), (sync_cls, async_cls)
+        for name, signature in sync_methods.items():
+            assert list(signature.parameters) == list(async_methods[name].parameters), name
+        assert list(inspect.signature(sync_cls).parameters) == list(
+            inspect.signature(async_cls).parameters
+        )
+        for name in async_methods:
+            member = getattr(async_cls, name)
+            if name in {"aclose", "get_key", "candidates", "key_set", "refresh", "verify"}:
+                assert inspect.iscoroutinefunction(member), name
+
+
+def test_pure_modules_do_no_io() -> None:
+    """Pure modules import neither clocks, locks, event loops, sockets nor httpx clients."""
+    for module in PURE:
+        imported = _imports(module)
+        assert not imported & FORBIDDEN, (module, imported & FORBIDDEN)
+        source = (PACKAGE / f"{module}.py").read_text()
+        for client in ("httpx.Client(", "httpx.AsyncClient(", ".send(", "time.time("):
+            assert client not in source, (module, client)
+
+
+def test_imports_flow_one_way() -> None:
+    """A module imports only modules of earlier layers."""
+    layer_of = {module: i for i, layer in enumerate(LAYERS) for module in layer}
+    for module, layer in layer_of.items():
+        for imported in _imports(module):
+            if imported.startswith("."):
+                target = imported[1:]
+                assert target in layer_of, (module, target)
+                assert layer_of[target] < layer or target == module, (module, target)
