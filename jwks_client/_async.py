@@ -84,7 +84,6 @@ class AsyncJWKSClient(KeySourceBase):
         )
         self._owns_client = http_client is None
         self._http = http_client if http_client is not None else httpx.AsyncClient(timeout=timeout)
-        self._lock = asyncio.Lock()
         self._background: asyncio.Task[None] | None = None
 
     async def get_key(self, kid: str | None, alg: str) -> PreparedKey:
@@ -172,21 +171,25 @@ class AsyncJWKSClient(KeySourceBase):
             await self._refresh(state, decision.mode)
         raise self._exhausted(alg, kid)
 
-    async def _refresh(self, observed: CacheState, mode: RefreshMode) -> None:
-        """Run one refresh unless another caller changed the state meanwhile."""
-        async with self._lock:
-            if self._state is not observed:
-                return  # a refresh landed while this caller waited: decide again with it
-            plan = self._begin_fetch(mode)
+    async def _refresh(self, observed: CacheState, mode: RefreshMode, *, wait: bool = True) -> None:
+        """Lead a refresh, or wait for the one in flight, unless the state moved on."""
+        claim = self._store.claim(observed, mode)
+        if claim.plan is not None:
+            outcome: Fetched | NotModified | KeySetUnavailableError
             try:
-                result = await self._run(refresh_flow(plan))
+                outcome = await self._run(refresh_flow(claim.plan))
             except KeySetUnavailableError as exc:
-                self._fetch_failed(exc)
-            except BaseException:
-                self._fetch_abandoned()  # cancelled or interrupted: nothing learned
+                outcome = exc
+            except BaseException as exc:
+                self._store.finish(claim, exc)
                 raise
-            else:
-                self._fetch_succeeded(result)
+            self._store.finish(claim, outcome)
+        elif claim.future is not None and wait:
+            waiter = asyncio.shield(asyncio.wrap_future(claim.future))
+            try:
+                await asyncio.wait_for(waiter, self._wait_timeout())
+            except asyncio.TimeoutError as exc:
+                raise self._wait_timed_out() from exc
 
     async def _run(self, flow: RefreshFlow) -> Fetched | NotModified:
         try:
@@ -229,10 +232,11 @@ class AsyncJWKSClient(KeySourceBase):
 
     def _start_background(self) -> None:
         running = self._background is not None and not self._background.done()
-        if self._closed or running or self._lock.locked():
+        if self._closed or running or self._store.busy():
             return
         self._background = asyncio.get_running_loop().create_task(
-            self._refresh(self._state, RefreshMode.BLOCKING), name="jwks-client-refresh"
+            self._refresh(self._state, RefreshMode.BLOCKING, wait=False),
+            name="jwks-client-refresh",
         )
 
     async def _join_background(self, timeout: float = 10.0) -> None:

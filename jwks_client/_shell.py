@@ -1,57 +1,42 @@
-"""What the sync and async shells share: configuration, state bookkeeping, logging.
+"""What the sync and async shells share: configuration, the store, the token cache.
 
 Both shells subclass these bases and add only what differs between them: how they
-wait (a thread lock or an asyncio lock), how they send (httpx.Client or AsyncClient),
-and how they run a background refresh (a thread or a task).
+wait for another caller's refresh (a blocking ``Future.result`` or an awaited
+``asyncio.wrap_future``), how they send (httpx.Client or AsyncClient), and how they run
+a background refresh (a thread or a task).
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-import random
 import threading
 from collections.abc import Collection, Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from cachetools import TLRUCache
 
 from ._claims import validate_claims
-from ._errors import ConfigurationError, KeySetUnavailableError
-from ._http import Fetched, FetchPlan, NotModified, RawResponse
+from ._errors import ConfigurationError, FetchError, KeySetUnavailableError
+from ._http import RawResponse
 from ._keys import KeyRing, PreparedKey
-from ._policy import (
-    INITIAL_STATE,
-    CacheState,
-    Decision,
-    RefreshMode,
-    Reject,
-    RejectReason,
-    decide,
-    on_attempt,
-    on_failed,
-    on_fetched,
-)
+from ._policy import CacheState, Decision, Reject, RejectReason, decide
+from ._store import shared_store
 from ._token import ParsedToken, parse_token
 from ._types import CachePolicy, Clock
-from ._verify import (
-    make_plan,
-    make_source_config,
-    make_token_rules,
-    rejection,
-)
+from ._verify import make_source_config, make_token_rules, rejection
 
 __all__ = ["KeySourceBase", "VerifierBase", "logger"]
 
 logger = logging.getLogger("jwks_client")
 
-#: A caller decides, refreshes and decides again at most this many times.
-MAX_ROUNDS = 3
+#: A caller decides, refreshes (or waits) and decides again at most this many times.
+MAX_ROUNDS = 4
 
 
 class KeySourceBase:
-    """Configuration and cache state of one key source; no I/O."""
+    """Configuration of one key source and the shared store behind it; no I/O."""
 
     def __init__(
         self,
@@ -74,27 +59,30 @@ class KeySourceBase:
         )
         self._policy = self._config.policy
         self._clock = clock
-        self._state: CacheState = INITIAL_STATE
+        self._store = shared_store(self._config, clock)
         self._closed = False
-        self._random = random.Random()
 
     @property
     def state(self) -> CacheState:
         """A snapshot of the cache state (immutable)."""
-        return self._state
+        return self._store.state
 
     @property
     def cache_policy(self) -> CachePolicy:
         """The cache policy in force."""
         return self._policy
 
+    @property
+    def _state(self) -> CacheState:
+        return self._store.state
+
     def _label(self) -> str:
-        return self._state.jwks_uri or self._config.label
+        return self._store.label()
 
     def _lookup(
         self, alg: str, kid: str | None
     ) -> tuple[CacheState, tuple[PreparedKey, ...], Decision]:
-        state = self._state
+        state = self._store.state
         ring = state.ring
         found = ring.select(alg, kid) if ring is not None else ()
         return state, found, decide(state, self._clock(), has_key=bool(found), policy=self._policy)
@@ -107,8 +95,9 @@ class KeySourceBase:
         return self._rejection(decision, alg, kid)
 
     def _usable_ring(self) -> KeyRing | None:
-        ring = self._state.ring
-        if ring is None or self._clock() >= self._state.stale_until(self._policy):
+        state = self._store.state
+        ring = state.ring
+        if ring is None or self._clock() >= state.stale_until(self._policy):
             return None
         return ring
 
@@ -118,36 +107,16 @@ class KeySourceBase:
             return KeySetUnavailableError(f"keys for {self._label()} are unavailable")
         return error.with_traceback(None)
 
-    def _begin_fetch(self, mode: RefreshMode) -> FetchPlan:
-        forced = mode is RefreshMode.FORCED
-        now = self._clock()
-        self._state = on_attempt(self._state, now)
-        return make_plan(self._config, self._state, now, forced=forced)
+    def _wait_timeout(self) -> float:
+        """How long a caller waits for another caller's refresh (discovery + JWKS)."""
+        return self._config.timeout * 4 + 1
 
-    def _fetch_abandoned(self) -> None:
-        self._state = replace(self._state, refreshing=False)
-
-    def _fetch_failed(self, exc: KeySetUnavailableError) -> None:
-        logger.warning(
-            "jwks_client: refresh of %s failed: %s",
-            self._label(),
-            exc,
-            extra={"jwks_url": exc.url, "error": type(exc).__name__},
+    def _wait_timed_out(self) -> FetchError:
+        label = self._label()
+        return FetchError(
+            f"timed out after {self._wait_timeout():g}s waiting for the refresh of {label}",
+            url=self._state.jwks_uri,
         )
-        self._state = on_failed(self._state, self._clock(), exc, jitter=self._random.random())
-
-    def _fetch_succeeded(self, result: Fetched | NotModified) -> None:
-        self._state = on_fetched(self._state, self._clock(), result, policy=self._policy)
-        if isinstance(result, Fetched):
-            for skipped in result.ring.skipped:
-                logger.warning(
-                    "jwks_client: skipped key %d (kid %r) of %s: %s",
-                    skipped.index,
-                    skipped.kid,
-                    result.jwks_uri,
-                    skipped.reason,
-                    extra={"jwks_url": result.jwks_uri, "kid": skipped.kid},
-                )
 
     def _raw(self, url: str, response: Any, body: bytes) -> RawResponse:
         return RawResponse(

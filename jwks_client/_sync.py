@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Collection, Iterable
+from concurrent.futures import TimeoutError as FutureTimeout
 from types import TracebackType
 from typing import Any
 
@@ -82,7 +83,6 @@ class JWKSClient(KeySourceBase):
         )
         self._owns_client = http_client is None
         self._http = http_client if http_client is not None else httpx.Client(timeout=timeout)
-        self._lock = threading.Lock()
         self._background_guard = threading.Lock()
         self._background: threading.Thread | None = None
 
@@ -169,21 +169,24 @@ class JWKSClient(KeySourceBase):
             self._refresh(state, decision.mode)
         raise self._exhausted(alg, kid)
 
-    def _refresh(self, observed: CacheState, mode: RefreshMode) -> None:
-        """Run one refresh unless another caller changed the state meanwhile."""
-        with self._lock:
-            if self._state is not observed:
-                return  # a refresh landed while this caller waited: decide again with it
-            plan = self._begin_fetch(mode)
+    def _refresh(self, observed: CacheState, mode: RefreshMode, *, wait: bool = True) -> None:
+        """Lead a refresh, or wait for the one in flight, unless the state moved on."""
+        claim = self._store.claim(observed, mode)
+        if claim.plan is not None:
+            outcome: Fetched | NotModified | KeySetUnavailableError
             try:
-                result = self._run(refresh_flow(plan))
+                outcome = self._run(refresh_flow(claim.plan))
             except KeySetUnavailableError as exc:
-                self._fetch_failed(exc)
-            except BaseException:
-                self._fetch_abandoned()  # cancelled or interrupted: nothing learned
+                outcome = exc
+            except BaseException as exc:
+                self._store.finish(claim, exc)
                 raise
-            else:
-                self._fetch_succeeded(result)
+            self._store.finish(claim, outcome)
+        elif claim.future is not None and wait:
+            try:
+                claim.future.result(timeout=self._wait_timeout())
+            except FutureTimeout as exc:
+                raise self._wait_timed_out() from exc
 
     def _run(self, flow: RefreshFlow) -> Fetched | NotModified:
         try:
@@ -227,11 +230,12 @@ class JWKSClient(KeySourceBase):
     def _start_background(self) -> None:
         with self._background_guard:
             running = self._background is not None and self._background.is_alive()
-            if self._closed or running or self._lock.locked():
+            if self._closed or running or self._store.busy():
                 return
             thread = threading.Thread(
                 target=self._refresh,
                 args=(self._state, RefreshMode.BLOCKING),
+                kwargs={"wait": False},
                 name="jwks-client-refresh",
                 daemon=True,
             )

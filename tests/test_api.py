@@ -68,6 +68,7 @@ LAYERS = [
     {"_http"},
     {"_policy"},
     {"_verify"},
+    {"_store"},
     {"_shell"},
     {"_sync", "_async"},
 ]

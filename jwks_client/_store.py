@@ -1,0 +1,172 @@
+"""The key store: one cache state per key source, shared across the process.
+
+A :class:`KeyStore` holds the frozen :class:`~jwks_client._policy.CacheState` of one key
+source (an issuer's JWKS) and the single in-flight refresh. Every client of the same
+source in the process — sync or async, one verifier or many — shares one store, so a
+verifier created per request (a common misuse) still finds warm keys, and concurrent
+callers anywhere share one fetch.
+
+Single flight works across threads and event loops alike: the caller that claims a
+refresh becomes its leader and gets a ``concurrent.futures.Future``; everyone else who
+needs that refresh waits on the same future — a thread with ``result()``, a task with
+``asyncio.wrap_future`` — and decides again with the state the leader left. No lock is
+held during I/O; the guard only protects the claim and the state swap.
+
+Stores live in a bounded registry (a cachetools ``TLRUCache``) keyed by the source's
+configuration and clock. An entry lives at least ``max_ttl + stale_if_error`` after it
+was last attached, so keys survive a verifier's garbage collection and an outage.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from concurrent.futures import Future
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from cachetools import TLRUCache
+
+from ._errors import KeySetUnavailableError
+from ._http import Fetched, FetchPlan, NotModified
+from ._policy import INITIAL_STATE, CacheState, RefreshMode, on_attempt, on_failed, on_fetched
+from ._types import Clock
+from ._verify import SourceConfig, make_plan
+
+__all__ = ["REGISTRY_SIZE", "Claim", "KeyStore", "StoreCounters", "shared_store"]
+
+logger = logging.getLogger("jwks_client")
+
+#: How many key sources a process keeps at most (least recently attached go first).
+REGISTRY_SIZE = 256
+
+
+@dataclass(slots=True)
+class StoreCounters:
+    """Running totals of one store (mutated under the store's guard)."""
+
+    refreshes: int = 0
+    key_sets: int = 0
+    not_modified: int = 0
+    failures: int = 0
+    abandoned: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """The answer to "may I refresh?".
+
+    ``plan`` is set for the leader, which must call :meth:`KeyStore.finish`; ``future``
+    is what the others wait on; neither is set when the state changed meanwhile (decide
+    again).
+    """
+
+    future: Future[None] | None = None
+    plan: FetchPlan | None = None
+
+    @property
+    def leads(self) -> bool:
+        """Whether the claimant must do the fetch."""
+        return self.plan is not None
+
+
+@dataclass(eq=False)
+class KeyStore:
+    """Cache state and in-flight refresh of one key source."""
+
+    config: SourceConfig
+    clock: Clock
+    state: CacheState = INITIAL_STATE
+    counters: StoreCounters = field(default_factory=StoreCounters)
+    _guard: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _inflight: Future[None] | None = field(default=None, repr=False)
+    _random: random.Random = field(default_factory=random.Random, repr=False)
+
+    def label(self) -> str:
+        """The JWKS URL (or the issuer before discovery), for messages."""
+        return self.state.jwks_uri or self.config.label
+
+    def busy(self) -> bool:
+        """Whether a refresh is in flight."""
+        return self._inflight is not None
+
+    def claim(self, observed: CacheState, mode: RefreshMode) -> Claim:
+        """Ask to refresh, given the state the caller decided on."""
+        with self._guard:
+            if self.state is not observed:
+                return Claim()
+            if self._inflight is not None:
+                return Claim(future=self._inflight)
+            future: Future[None] = Future()
+            self._inflight = future
+            now = self.clock()
+            self.state = on_attempt(self.state, now)
+            self.counters.refreshes += 1
+            plan = make_plan(self.config, self.state, now, forced=mode is RefreshMode.FORCED)
+            return Claim(future=future, plan=plan)
+
+    def finish(self, claim: Claim, outcome: Fetched | NotModified | BaseException) -> None:
+        """Record the leader's outcome and wake every waiter."""
+        now = self.clock()
+        with self._guard:
+            if isinstance(outcome, KeySetUnavailableError):
+                self.state = on_failed(self.state, now, outcome, jitter=self._random.random())
+                self.counters.failures += 1
+            elif isinstance(outcome, BaseException):
+                # Cancelled or interrupted: nothing was learned; the next caller retries.
+                self.state = replace(self.state, refreshing=False)
+                self.counters.abandoned += 1
+            else:
+                self.state = on_fetched(self.state, now, outcome, policy=self.config.policy)
+                if isinstance(outcome, Fetched):
+                    self.counters.key_sets += 1
+                else:
+                    self.counters.not_modified += 1
+            self._inflight = None
+        future = claim.future
+        if future is not None and not future.done():
+            future.set_result(None)
+        self._log(outcome)
+
+    def _log(self, outcome: Fetched | NotModified | BaseException) -> None:
+        if isinstance(outcome, KeySetUnavailableError):
+            logger.warning(
+                "jwks_client: refresh of %s failed: %s",
+                self.label(),
+                outcome,
+                extra={"jwks_url": outcome.url, "error": type(outcome).__name__},
+            )
+        elif isinstance(outcome, Fetched):
+            for skipped in outcome.ring.skipped:
+                logger.warning(
+                    "jwks_client: skipped key %d (kid %r) of %s: %s",
+                    skipped.index,
+                    skipped.kid,
+                    outcome.jwks_uri,
+                    skipped.reason,
+                    extra={"jwks_url": outcome.jwks_uri, "kid": skipped.kid},
+                )
+
+
+def _registry_expiry(_key: Any, store: KeyStore, now: float) -> float:
+    policy = store.config.policy
+    return now + policy.max_ttl + policy.stale_if_error
+
+
+_REGISTRY: TLRUCache[tuple[SourceConfig, Clock], KeyStore] = TLRUCache(
+    maxsize=REGISTRY_SIZE, ttu=_registry_expiry, timer=time.monotonic
+)
+_REGISTRY_GUARD = threading.Lock()
+
+
+def shared_store(config: SourceConfig, clock: Clock) -> KeyStore:
+    """Return the process's store for this source and clock, creating it if needed."""
+    key = (config, clock)
+    with _REGISTRY_GUARD:
+        store = _REGISTRY.get(key)
+        if store is None:
+            store = KeyStore(config=config, clock=clock)
+        _REGISTRY[key] = store  # (re)inserting renews the entry's lifetime
+        return store
