@@ -31,7 +31,7 @@ from ._http import (
 )
 from ._keys import KeyRing, PreparedKey
 from ._policy import CacheState, Refresh, RefreshMode, Reject, Serve
-from ._shell import MAX_ROUNDS, KeySourceBase, VerifierBase
+from ._shell import MAX_ROUNDS, KeySourceBase, StaticJWKS, VerifierBase
 from ._token import MAX_TOKEN_LENGTH
 from ._types import CachePolicy, Clock
 from ._verify import DEFAULT_LEEWAY, check_signature, precheck
@@ -50,6 +50,8 @@ class AsyncJWKSClient(KeySourceBase):
     Args:
         jwks_uri: the JWKS URL (skips discovery).
         issuer: the issuer whose discovery document names the JWKS URL.
+        jwks: a static key set instead of a URL: a mapping, JSON text or bytes, or a
+            path to a JSON file (tests, air-gapped deployments). It is never refreshed.
         http_client: an ``httpx.AsyncClient`` the caller owns (never closed here).
         require_https: refuse plain-http URLs (default True).
         clock: returns Unix seconds; drives cache timing (default ``time.time``).
@@ -66,6 +68,7 @@ class AsyncJWKSClient(KeySourceBase):
         jwks_uri: str | None = None,
         *,
         issuer: str | None = None,
+        jwks: StaticJWKS | None = None,
         http_client: httpx.AsyncClient | None = None,
         require_https: bool = True,
         clock: Clock = time.time,
@@ -81,6 +84,7 @@ class AsyncJWKSClient(KeySourceBase):
             timeout=timeout,
             cache_policy=cache_policy,
             max_response_bytes=max_response_bytes,
+            jwks=jwks,
         )
         self._owns_client = http_client is None
         self._http = http_client if http_client is not None else httpx.AsyncClient(timeout=timeout)
@@ -262,6 +266,8 @@ class AsyncVerifier(VerifierBase):
         token_type: expected header ``typ`` (e.g. ``"at+jwt"``); None for no check.
         required_claims: claims that must be present besides exp (and iss/aud when checked).
         jwks_uri: the JWKS URL, skipping discovery.
+        jwks: a static key set (mapping, JSON text or bytes, or a file path) instead of
+            discovery and fetching.
         http_client, require_https, clock, timeout, cache_policy, max_response_bytes:
             as for :class:`AsyncJWKSClient`.
         max_token_length: tokens longer than this are rejected unparsed (default 32768).
@@ -284,6 +290,7 @@ class AsyncVerifier(VerifierBase):
         token_type: str | None = None,
         required_claims: Iterable[str] = (),
         jwks_uri: str | None = None,
+        jwks: StaticJWKS | None = None,
         http_client: httpx.AsyncClient | None = None,
         require_https: bool = True,
         clock: Clock = time.time,
@@ -308,7 +315,8 @@ class AsyncVerifier(VerifierBase):
         # be a URL (some issuers, e.g. "accounts.google.com", are not).
         self._keys = AsyncJWKSClient(
             jwks_uri,
-            issuer=issuer if jwks_uri is None else None,
+            issuer=issuer if jwks_uri is None and jwks is None else None,
+            jwks=jwks,
             http_client=http_client,
             require_https=require_https,
             clock=clock,

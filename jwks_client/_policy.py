@@ -61,6 +61,7 @@ __all__ = [
     "decide",
     "on_failed",
     "on_fetched",
+    "static_state",
 ]
 
 BASE_BACKOFF = 1.0
@@ -207,6 +208,12 @@ def decide(state: CacheState, now: float, *, has_key: bool, policy: CachePolicy)
     if _forced_allowed(state, now, policy):
         return Refresh(RefreshMode.FORCED)
     return Reject(RejectReason.KEY_NOT_FOUND, state.last_error)
+
+
+def static_state(ring: KeyRing, now: float) -> CacheState:
+    """The state of a key set given once: fresh forever, never refreshed."""
+    inf = float("inf")
+    return CacheState(ring=ring, fetched_at=now, fresh_until=inf, last_attempt=inf)
 
 
 def on_attempt(state: CacheState, now: float) -> CacheState:

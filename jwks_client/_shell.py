@@ -10,29 +10,55 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import threading
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from cachetools import TLRUCache
 
 from ._claims import validate_claims
-from ._errors import ConfigurationError, FetchError, KeySetUnavailableError
+from ._errors import ConfigurationError, FetchError, InvalidKeySetError, KeySetUnavailableError
 from ._http import RawResponse
 from ._keys import KeyRing, PreparedKey
-from ._policy import CacheState, Decision, Reject, RejectReason, decide
-from ._store import shared_store
+from ._policy import CacheState, Decision, Reject, RejectReason, decide, static_state
+from ._store import KeyStore, shared_store
 from ._token import ParsedToken, parse_token
 from ._types import CachePolicy, Clock
-from ._verify import make_source_config, make_token_rules, rejection
+from ._verify import load_jwks_document, make_source_config, make_token_rules, rejection
 
 __all__ = ["KeySourceBase", "VerifierBase", "logger"]
 
 logger = logging.getLogger("jwks_client")
 
+#: A static key set file larger than this is refused, like an oversized response.
+MAX_STATIC_BYTES = 1_048_576
+
 #: A caller decides, refreshes (or waits) and decides again at most this many times.
 MAX_ROUNDS = 4
+
+
+#: A JWKS given once: a mapping, JSON text or bytes, or a path to a JSON file.
+StaticJWKS = Mapping[str, Any] | str | bytes | os.PathLike[str]
+
+
+def _read_static(jwks: StaticJWKS) -> Mapping[str, Any] | str | bytes:
+    """The JWKS document itself: a path (os.PathLike, or a str not starting with '{')
+    is read as a file."""
+    if isinstance(jwks, os.PathLike) or (
+        isinstance(jwks, str) and not jwks.lstrip().startswith("{")
+    ):
+        path = os.fspath(jwks)
+        try:
+            with open(path, "rb") as file:
+                data = file.read(MAX_STATIC_BYTES + 1)
+        except OSError as exc:
+            raise ConfigurationError(f"cannot read the key set file {path!r}: {exc}") from exc
+        if len(data) > MAX_STATIC_BYTES:
+            raise InvalidKeySetError(f"the key set file {path!r} exceeds {MAX_STATIC_BYTES} bytes")
+        return data
+    return jwks
 
 
 class KeySourceBase:
@@ -48,6 +74,7 @@ class KeySourceBase:
         timeout: float,
         cache_policy: CachePolicy | None,
         max_response_bytes: int,
+        jwks: StaticJWKS | None = None,
     ) -> None:
         self._config = make_source_config(
             issuer=issuer,
@@ -56,10 +83,16 @@ class KeySourceBase:
             timeout=timeout,
             max_response_bytes=max_response_bytes,
             cache_policy=cache_policy,
+            static=jwks is not None,
         )
         self._policy = self._config.policy
         self._clock = clock
-        self._store = shared_store(self._config, clock)
+        if jwks is not None:
+            ring = load_jwks_document(_read_static(jwks))
+            self._store = KeyStore(config=self._config, clock=clock)
+            self._store.state = static_state(ring, clock())
+        else:
+            self._store = shared_store(self._config, clock)
         self._closed = False
 
     @property

@@ -95,7 +95,7 @@ class KeyStore:
     def claim(self, observed: CacheState, mode: RefreshMode) -> Claim:
         """Ask to refresh, given the state the caller decided on."""
         with self._guard:
-            if self.state is not observed:
+            if self.state is not observed or self.config.static:
                 return Claim()
             if self._inflight is not None:
                 return Claim(future=self._inflight)

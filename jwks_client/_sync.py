@@ -30,7 +30,7 @@ from ._http import (
 )
 from ._keys import KeyRing, PreparedKey
 from ._policy import CacheState, Refresh, RefreshMode, Reject, Serve
-from ._shell import MAX_ROUNDS, KeySourceBase, VerifierBase
+from ._shell import MAX_ROUNDS, KeySourceBase, StaticJWKS, VerifierBase
 from ._token import MAX_TOKEN_LENGTH
 from ._types import CachePolicy, Clock
 from ._verify import DEFAULT_LEEWAY, check_signature, precheck
@@ -49,6 +49,8 @@ class JWKSClient(KeySourceBase):
     Args:
         jwks_uri: the JWKS URL (skips discovery).
         issuer: the issuer whose discovery document names the JWKS URL.
+        jwks: a static key set instead of a URL: a mapping, JSON text or bytes, or a
+            path to a JSON file (tests, air-gapped deployments). It is never refreshed.
         http_client: an ``httpx.Client`` the caller owns (never closed here).
         require_https: refuse plain-http URLs (default True).
         clock: returns Unix seconds; drives cache timing (default ``time.time``).
@@ -65,6 +67,7 @@ class JWKSClient(KeySourceBase):
         jwks_uri: str | None = None,
         *,
         issuer: str | None = None,
+        jwks: StaticJWKS | None = None,
         http_client: httpx.Client | None = None,
         require_https: bool = True,
         clock: Clock = time.time,
@@ -80,6 +83,7 @@ class JWKSClient(KeySourceBase):
             timeout=timeout,
             cache_policy=cache_policy,
             max_response_bytes=max_response_bytes,
+            jwks=jwks,
         )
         self._owns_client = http_client is None
         self._http = http_client if http_client is not None else httpx.Client(timeout=timeout)
@@ -265,6 +269,8 @@ class Verifier(VerifierBase):
         token_type: expected header ``typ`` (e.g. ``"at+jwt"``); None for no check.
         required_claims: claims that must be present besides exp (and iss/aud when checked).
         jwks_uri: the JWKS URL, skipping discovery.
+        jwks: a static key set (mapping, JSON text or bytes, or a file path) instead of
+            discovery and fetching.
         http_client, require_https, clock, timeout, cache_policy, max_response_bytes:
             as for :class:`JWKSClient`.
         max_token_length: tokens longer than this are rejected unparsed (default 32768).
@@ -287,6 +293,7 @@ class Verifier(VerifierBase):
         token_type: str | None = None,
         required_claims: Iterable[str] = (),
         jwks_uri: str | None = None,
+        jwks: StaticJWKS | None = None,
         http_client: httpx.Client | None = None,
         require_https: bool = True,
         clock: Clock = time.time,
@@ -311,7 +318,8 @@ class Verifier(VerifierBase):
         # be a URL (some issuers, e.g. "accounts.google.com", are not).
         self._keys = JWKSClient(
             jwks_uri,
-            issuer=issuer if jwks_uri is None else None,
+            issuer=issuer if jwks_uri is None and jwks is None else None,
+            jwks=jwks,
             http_client=http_client,
             require_https=require_https,
             clock=clock,

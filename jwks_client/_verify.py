@@ -11,20 +11,22 @@ locks or reads a clock.
 
 from __future__ import annotations
 
+import json
 import math
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 
 from ._claims import ClaimsPolicy, validate_claims
 from ._errors import (
     ConfigurationError,
+    InvalidKeySetError,
     InvalidSignatureError,
     JWKSClientError,
     KeyNotFoundError,
     KeySetUnavailableError,
 )
 from ._http import FetchPlan, check_url
-from ._keys import PreparedKey
+from ._keys import KeyRing, PreparedKey, parse_jwks
 from ._policy import CacheState, Reject, RejectReason
 from ._token import ParsedToken
 from ._types import ASYMMETRIC_ALGORITHMS, DEFAULT_ALGORITHMS, CachePolicy
@@ -34,6 +36,7 @@ __all__ = [
     "SourceConfig",
     "TokenRules",
     "check_signature",
+    "load_jwks_document",
     "make_plan",
     "make_source_config",
     "make_token_rules",
@@ -55,10 +58,13 @@ class SourceConfig:
     timeout: float
     max_response_bytes: int
     policy: CachePolicy
+    static: bool = False
 
     @property
     def label(self) -> str:
         """A short description for messages: the JWKS URL or the issuer."""
+        if self.static:
+            return "the static key set"
         return self.jwks_uri or f"issuer {self.issuer}"
 
 
@@ -87,14 +93,20 @@ def make_source_config(
     timeout: float,
     max_response_bytes: int,
     cache_policy: CachePolicy | None,
+    static: bool = False,
 ) -> SourceConfig:
     """Validate the key-source options.
 
     Raises:
         ConfigurationError: a URL is missing, malformed or not https when required;
-            timeout or size cap is not a positive number; cache_policy has the wrong type.
+            timeout or size cap is not a positive number; cache_policy has the wrong type;
+            a static key set is combined with a URL.
     """
-    if issuer is None and jwks_uri is None:
+    if static:
+        if jwks_uri is not None:
+            raise ConfigurationError("give either jwks (a static key set) or jwks_uri, not both")
+        issuer = None
+    elif issuer is None and jwks_uri is None:
         raise ConfigurationError("either issuer (for discovery) or jwks_uri is required")
     if issuer is not None:
         check_url(issuer, require_https=require_https, what="issuer")
@@ -115,7 +127,35 @@ def make_source_config(
         timeout=_positive_number("timeout", timeout),
         max_response_bytes=max_response_bytes,
         policy=cache_policy,
+        static=static,
     )
+
+
+def load_jwks_document(source: object) -> KeyRing:
+    """Parse a static JWKS given as a mapping, or as JSON text or bytes.
+
+    Raises:
+        InvalidKeySetError: not JSON, not a JWKS, or no usable key in it.
+    """
+    if isinstance(source, Mapping):
+        document: object = dict(source)
+    elif isinstance(source, (str, bytes, bytearray)):
+        try:
+            document = json.loads(source)
+        except (ValueError, RecursionError) as exc:
+            raise InvalidKeySetError("the static key set is not valid JSON") from exc
+    else:
+        raise ConfigurationError(
+            f"jwks must be a mapping, JSON text or a path, got {type(source).__name__}"
+        )
+    ring = parse_jwks(document)
+    if len(ring) == 0:
+        reasons = "; ".join(f"key {s.index}: {s.reason}" for s in ring.skipped[:5])
+        raise InvalidKeySetError(
+            "the static key set has no usable verification key"
+            + (f" ({reasons})" if reasons else "")
+        )
+    return ring
 
 
 def _audiences(audience: str | Collection[str] | None) -> frozenset[str] | None:
