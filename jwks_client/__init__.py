@@ -33,6 +33,14 @@ from ._errors import (
     NotYetValidError,
     ResponseTooLargeError,
 )
+from ._events import (
+    Event,
+    FetchFailed,
+    KeySetFetched,
+    KeySetRotated,
+    StaleKeysServed,
+    Stats,
+)
 from ._keys import KeyRing, PreparedKey, SkippedKey
 from ._sync import JWKSClient, Verifier
 from ._types import ASYMMETRIC_ALGORITHMS, DEFAULT_ALGORITHMS, CachePolicy
@@ -48,8 +56,10 @@ __all__ = [
     "CachePolicy",
     "ConfigurationError",
     "DiscoveryError",
+    "Event",
     "ExpiredTokenError",
     "FetchError",
+    "FetchFailed",
     "Freshness",
     "HTTPStatusError",
     "InvalidAudienceError",
@@ -63,6 +73,8 @@ __all__ = [
     "JWKSClientError",
     "KeyNotFoundError",
     "KeyRing",
+    "KeySetFetched",
+    "KeySetRotated",
     "KeySetUnavailableError",
     "MalformedTokenError",
     "MissingClaimError",
@@ -70,6 +82,8 @@ __all__ = [
     "PreparedKey",
     "ResponseTooLargeError",
     "SkippedKey",
+    "StaleKeysServed",
+    "Stats",
     "Verifier",
     "__version__",
 ]

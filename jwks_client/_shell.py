@@ -12,14 +12,16 @@ import hashlib
 import logging
 import os
 import threading
+from collections import Counter
 from collections.abc import Collection, Iterable, Mapping
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, replace
+from typing import Any, Generic, TypeVar
 
 from cachetools import TLRUCache
 
 from ._claims import validate_claims
 from ._errors import ConfigurationError, FetchError, InvalidKeySetError, KeySetUnavailableError
+from ._events import EventHook, Stats
 from ._http import RawResponse
 from ._keys import KeyRing, PreparedKey
 from ._policy import CacheState, Decision, Reject, RejectReason, decide, static_state
@@ -75,6 +77,7 @@ class KeySourceBase:
         cache_policy: CachePolicy | None,
         max_response_bytes: int,
         jwks: StaticJWKS | None = None,
+        on_event: EventHook | None = None,
     ) -> None:
         self._config = make_source_config(
             issuer=issuer,
@@ -94,6 +97,57 @@ class KeySourceBase:
         else:
             self._store = shared_store(self._config, clock)
         self._closed = False
+        self._counts: Counter[str] = Counter()
+        self._count_lock = threading.Lock()
+        self._hook = on_event
+        if on_event is not None:
+            if not callable(on_event):
+                raise ConfigurationError(f"on_event must be callable, got {on_event!r}")
+            self._store.subscribe(on_event)
+
+    def stats(self) -> Stats:
+        """A snapshot of the key cache's counters and contents."""
+        with self._count_lock:
+            counts = dict(self._counts)
+        return self._store_stats(counts, Stats())
+
+    def _store_stats(self, counts: Mapping[str, int], base: Stats) -> Stats:
+        store = self._store
+        state = store.state
+        ring = state.ring
+        return replace(
+            base,
+            key_cache_hits=counts.get("key_cache_hit", 0),
+            key_cache_misses=counts.get("key_cache_miss", 0),
+            rate_limited=counts.get("rate_limited", 0),
+            stale_served=counts.get("stale_served", 0),
+            refreshes=store.counters.refreshes,
+            key_sets=store.counters.key_sets,
+            not_modified=store.counters.not_modified,
+            fetch_errors=store.counters.failures,
+            kids=tuple(sorted(ring.kids)) if ring is not None else (),
+            fresh_until=state.fresh_until if ring is not None else None,
+            stale_until=state.stale_until(self._policy) if ring is not None else None,
+            jwks_uri=state.jwks_uri,
+        )
+
+    def _bump(self, *names: str) -> None:
+        with self._count_lock:
+            for name in names:
+                self._counts[name] += 1
+
+    def _served(self, state: CacheState, stale: bool, waited: bool) -> None:
+        """Count a key lookup served from the cache."""
+        if stale:
+            self._store.note_stale(state)
+            self._bump("key_cache_miss" if waited else "key_cache_hit", "stale_served")
+        else:
+            self._bump("key_cache_miss" if waited else "key_cache_hit")
+
+    def _detach(self) -> None:
+        if self._hook is not None:
+            self._store.unsubscribe(self._hook)
+            self._hook = None
 
     @property
     def state(self) -> CacheState:
@@ -120,7 +174,11 @@ class KeySourceBase:
         found = ring.select(alg, kid) if ring is not None else ()
         return state, found, decide(state, self._clock(), has_key=bool(found), policy=self._policy)
 
-    def _rejection(self, decision: Reject, alg: str, kid: str | None) -> Exception:
+    def _rejection(
+        self, decision: Reject, alg: str, kid: str | None, waited: bool = False
+    ) -> Exception:
+        if decision.reason is RejectReason.KEY_NOT_FOUND and not waited:
+            self._bump("rate_limited")
         return rejection(decision, kid=kid, alg=alg, label=self._label())
 
     def _exhausted(self, alg: str, kid: str | None) -> Exception:
@@ -177,7 +235,10 @@ def _entry_expiry(_digest: bytes, entry: _Verified, _now: float) -> float:
     return entry.expires_at
 
 
-class VerifierBase:
+_Keys = TypeVar("_Keys", bound=KeySourceBase)
+
+
+class VerifierBase(Generic[_Keys]):
     """Token rules of a verifier, and its optional verified-token cache; no I/O.
 
     The verified-token cache (``verified_token_cache_size > 0``) remembers tokens whose
@@ -221,6 +282,26 @@ class VerifierBase:
             TLRUCache(maxsize=size, ttu=_entry_expiry, timer=clock) if size else None
         )
         self._verified_lock = threading.Lock()
+        self._outcomes: Counter[str] = Counter()
+        self._outcome_lock = threading.Lock()
+
+    _keys: _Keys
+
+    def stats(self) -> Stats:
+        """A snapshot of this verifier's counters, its key cache and its key store."""
+        with self._outcome_lock:
+            outcomes = dict(self._outcomes)
+        verified = outcomes.pop("verified", 0)
+        token_hits = outcomes.pop("token_cache_hit", 0)
+        keys = self._keys
+        with keys._count_lock:
+            counts = dict(keys._counts)
+        base = Stats(verified=verified, rejected=outcomes, token_cache_hits=token_hits)
+        return keys._store_stats(counts, base)
+
+    def _outcome(self, name: str) -> None:
+        with self._outcome_lock:
+            self._outcomes[name] += 1
 
     def _parse(self, token: str | bytes) -> ParsedToken:
         rules = self._rules

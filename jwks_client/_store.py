@@ -30,6 +30,14 @@ from typing import Any
 from cachetools import TLRUCache
 
 from ._errors import KeySetUnavailableError
+from ._events import (
+    Event,
+    EventHook,
+    FetchFailed,
+    KeySetFetched,
+    KeySetRotated,
+    StaleKeysServed,
+)
 from ._http import Fetched, FetchPlan, NotModified
 from ._policy import INITIAL_STATE, CacheState, RefreshMode, on_attempt, on_failed, on_fetched
 from ._types import Clock
@@ -83,6 +91,42 @@ class KeyStore:
     _guard: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _inflight: Future[None] | None = field(default=None, repr=False)
     _random: random.Random = field(default_factory=random.Random, repr=False)
+    _hooks: tuple[EventHook, ...] = field(default=(), repr=False)
+    _stale_noted: CacheState | None = field(default=None, repr=False)
+
+    def subscribe(self, hook: EventHook) -> None:
+        """Call ``hook`` with every event of this store."""
+        with self._guard:
+            self._hooks = (*self._hooks, hook)
+
+    def unsubscribe(self, hook: EventHook) -> None:
+        """Stop calling ``hook`` (no error if it was not subscribed)."""
+        with self._guard:
+            hooks = list(self._hooks)
+            if hook in hooks:
+                hooks.remove(hook)
+            self._hooks = tuple(hooks)
+
+    def emit(self, event: Event) -> None:
+        """Hand ``event`` to every hook; a failing hook is logged, never raised."""
+        for hook in self._hooks:
+            try:
+                hook(event)
+            except Exception:
+                logger.exception("jwks_client: event hook %r failed on %r", hook, event)
+
+    def note_stale(self, state: CacheState) -> None:
+        """Emit StaleKeysServed once per cache state that serves stale keys."""
+        if self._stale_noted is state or not self._hooks:
+            return
+        self._stale_noted = state
+        self.emit(
+            StaleKeysServed(
+                jwks_uri=state.jwks_uri,
+                expired_at=state.fresh_until,
+                stale_until=state.stale_until(self.config.policy),
+            )
+        )
 
     def label(self) -> str:
         """The JWKS URL (or the issuer before discovery), for messages."""
@@ -108,9 +152,10 @@ class KeyStore:
             return Claim(future=future, plan=plan)
 
     def finish(self, claim: Claim, outcome: Fetched | NotModified | BaseException) -> None:
-        """Record the leader's outcome and wake every waiter."""
+        """Record the leader's outcome, wake every waiter, then tell the hooks."""
         now = self.clock()
         with self._guard:
+            before = self.state
             if isinstance(outcome, KeySetUnavailableError):
                 self.state = on_failed(self.state, now, outcome, jitter=self._random.random())
                 self.counters.failures += 1
@@ -124,11 +169,41 @@ class KeyStore:
                     self.counters.key_sets += 1
                 else:
                     self.counters.not_modified += 1
+            after = self.state
             self._inflight = None
         future = claim.future
         if future is not None and not future.done():
             future.set_result(None)
         self._log(outcome)
+        if self._hooks:
+            self._announce(before, after, outcome)
+
+    def _announce(
+        self, before: CacheState, after: CacheState, outcome: Fetched | NotModified | BaseException
+    ) -> None:
+        if isinstance(outcome, KeySetUnavailableError):
+            self.emit(FetchFailed(outcome.url, outcome, after.failures, after.retry_at))
+            return
+        if isinstance(outcome, BaseException) or after.ring is None:
+            return
+        kids = after.ring.kids
+        self.emit(
+            KeySetFetched(
+                jwks_uri=outcome.jwks_uri,
+                kids=kids,
+                not_modified=isinstance(outcome, NotModified),
+                lifetime=outcome.freshness.lifetime,
+                skipped=len(outcome.ring.skipped) if isinstance(outcome, Fetched) else 0,
+            )
+        )
+        if before.ring is not None and before.ring.kids != kids:
+            self.emit(
+                KeySetRotated(
+                    jwks_uri=outcome.jwks_uri,
+                    added=kids - before.ring.kids,
+                    removed=before.ring.kids - kids,
+                )
+            )
 
     def _log(self, outcome: Fetched | NotModified | BaseException) -> None:
         if isinstance(outcome, KeySetUnavailableError):

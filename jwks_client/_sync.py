@@ -16,7 +16,8 @@ from typing import Any
 import httpx
 
 from ._claims import validate_claims
-from ._errors import KeySetUnavailableError
+from ._errors import JWKSClientError, KeySetUnavailableError
+from ._events import EventHook
 from ._http import (
     DEFAULT_MAX_RESPONSE_BYTES,
     DEFAULT_TIMEOUT,
@@ -57,6 +58,8 @@ class JWKSClient(KeySourceBase):
         timeout: seconds for each request (default 5).
         cache_policy: lifetimes, cooldown and stale window (default ``CachePolicy()``).
         max_response_bytes: size cap of a response body (default 1 MiB).
+        on_event: called with each event of the key store (fetched, rotated, fetch
+            failed, stale served); see ``jwks_client.KeySetFetched`` and friends.
 
     Raises:
         ConfigurationError: an option is invalid.
@@ -74,6 +77,7 @@ class JWKSClient(KeySourceBase):
         timeout: float = DEFAULT_TIMEOUT,
         cache_policy: CachePolicy | None = None,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        on_event: EventHook | None = None,
     ) -> None:
         super().__init__(
             jwks_uri=jwks_uri,
@@ -84,6 +88,7 @@ class JWKSClient(KeySourceBase):
             cache_policy=cache_policy,
             max_response_bytes=max_response_bytes,
             jwks=jwks,
+            on_event=on_event,
         )
         self._owns_client = http_client is None
         self._http = http_client if http_client is not None else httpx.Client(timeout=timeout)
@@ -137,6 +142,7 @@ class JWKSClient(KeySourceBase):
     def close(self) -> None:
         """Wait for a background refresh, close the HTTP client if owned; idempotent."""
         self._closed = True
+        self._detach()
         background = self._background
         if background is not None:
             background.join(timeout=self._config.timeout * 2 + 1)
@@ -159,17 +165,20 @@ class JWKSClient(KeySourceBase):
     def _resolve(
         self, alg: str, kid: str | None, before_forced: Callable[[], None] | None
     ) -> tuple[PreparedKey, ...]:
+        waited = False
         for _ in range(MAX_ROUNDS):
             state, found, decision = self._lookup(alg, kid)
             if isinstance(decision, Serve):
+                self._served(state, decision.stale, waited)
                 if decision.background:
                     self._start_background()
                 return found
             if isinstance(decision, Reject):
-                raise self._rejection(decision, alg, kid)
+                raise self._rejection(decision, alg, kid, waited)
             assert isinstance(decision, Refresh)
             if decision.mode is RefreshMode.FORCED and before_forced is not None:
                 before_forced()
+            waited = True
             self._refresh(state, decision.mode)
         raise self._exhausted(alg, kid)
 
@@ -252,7 +261,7 @@ class JWKSClient(KeySourceBase):
             background.join(timeout)
 
 
-class Verifier(VerifierBase):
+class Verifier(VerifierBase[JWKSClient]):
     """Verify JWT access tokens issued by one issuer.
 
     ``verify(token)`` returns the token's claims, or raises an ``InvalidTokenError``
@@ -271,7 +280,8 @@ class Verifier(VerifierBase):
         jwks_uri: the JWKS URL, skipping discovery.
         jwks: a static key set (mapping, JSON text or bytes, or a file path) instead of
             discovery and fetching.
-        http_client, require_https, clock, timeout, cache_policy, max_response_bytes:
+        http_client, require_https, clock, timeout, cache_policy, max_response_bytes,
+        on_event:
             as for :class:`JWKSClient`.
         max_token_length: tokens longer than this are rejected unparsed (default 32768).
         verified_token_cache_size: how many verified tokens to remember (0, the default,
@@ -302,6 +312,7 @@ class Verifier(VerifierBase):
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         max_token_length: int = MAX_TOKEN_LENGTH,
         verified_token_cache_size: int = 0,
+        on_event: EventHook | None = None,
     ) -> None:
         super().__init__(
             issuer=issuer,
@@ -326,6 +337,7 @@ class Verifier(VerifierBase):
             timeout=timeout,
             cache_policy=cache_policy,
             max_response_bytes=max_response_bytes,
+            on_event=on_event,
         )
 
     @property
@@ -340,6 +352,15 @@ class Verifier(VerifierBase):
             InvalidTokenError: the token is rejected (a subclass says why).
             KeySetUnavailableError: the issuer's keys could not be obtained.
         """
+        try:
+            claims = self._verify(token)
+        except JWKSClientError as exc:
+            self._outcome(type(exc).__name__)
+            raise
+        self._outcome("verified")
+        return claims
+
+    def _verify(self, token: str | bytes) -> dict[str, Any]:
         digest = None
         if self._verified is not None:
             digest = self._digest(token)
@@ -348,6 +369,7 @@ class Verifier(VerifierBase):
                 found = self._keys._resolve(entry.alg, entry.kid, None)
                 claims = self._serve_recalled(digest, entry, found)
                 if claims is not None:
+                    self._outcome("token_cache_hit")
                     return claims
         parsed = self._parse(token)
         rules = self._rules

@@ -20,8 +20,10 @@ PUBLIC = [
     "CachePolicy",
     "ConfigurationError",
     "DiscoveryError",
+    "Event",
     "ExpiredTokenError",
     "FetchError",
+    "FetchFailed",
     "Freshness",
     "HTTPStatusError",
     "InvalidAudienceError",
@@ -35,6 +37,8 @@ PUBLIC = [
     "JWKSClientError",
     "KeyNotFoundError",
     "KeyRing",
+    "KeySetFetched",
+    "KeySetRotated",
     "KeySetUnavailableError",
     "MalformedTokenError",
     "MissingClaimError",
@@ -42,6 +46,8 @@ PUBLIC = [
     "PreparedKey",
     "ResponseTooLargeError",
     "SkippedKey",
+    "StaleKeysServed",
+    "Stats",
     "Verifier",
     "__version__",
 ]
@@ -50,6 +56,7 @@ PUBLIC = [
 PURE = [
     "_errors",
     "_types",
+    "_events",
     "_cache_control",
     "_keys",
     "_token",
@@ -63,7 +70,7 @@ FORBIDDEN = {"time", "threading", "asyncio", "socket", "logging", "random"}
 #: Each module may import only modules of an earlier layer (or its own).
 LAYERS = [
     {"_errors"},
-    {"_types"},
+    {"_types", "_events"},
     {"_cache_control", "_keys", "_token", "_claims"},
     {"_http"},
     {"_policy"},
