@@ -42,6 +42,7 @@ from ._events import (
     Stats,
 )
 from ._keys import KeyRing, PreparedKey, SkippedKey
+from ._multi import AsyncMultiIssuerVerifier, MultiIssuerVerifier
 from ._sync import JWKSClient, Verifier
 from ._types import ASYMMETRIC_ALGORITHMS, DEFAULT_ALGORITHMS, CachePolicy
 
@@ -52,6 +53,7 @@ __all__ = [
     "DEFAULT_ALGORITHMS",
     "AlgorithmNotAllowedError",
     "AsyncJWKSClient",
+    "AsyncMultiIssuerVerifier",
     "AsyncVerifier",
     "CachePolicy",
     "ConfigurationError",
@@ -78,6 +80,7 @@ __all__ = [
     "KeySetUnavailableError",
     "MalformedTokenError",
     "MissingClaimError",
+    "MultiIssuerVerifier",
     "NotYetValidError",
     "PreparedKey",
     "ResponseTooLargeError",

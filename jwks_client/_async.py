@@ -173,7 +173,7 @@ class AsyncJWKSClient(KeySourceBase):
             if isinstance(decision, Serve):
                 self._served(state, decision.stale, waited)
                 if decision.background:
-                    self._start_background()
+                    self._start_background(state)
                 return found
             if isinstance(decision, Reject):
                 raise self._rejection(decision, alg, kid, waited)
@@ -243,12 +243,12 @@ class AsyncJWKSClient(KeySourceBase):
             raise transport_error(exc, url, timeout) from exc
         return self._raw(url, response, body)
 
-    def _start_background(self) -> None:
+    def _start_background(self, observed: CacheState) -> None:
         running = self._background is not None and not self._background.done()
-        if self._closed or running or self._store.busy():
+        if self._closed or running or self._store.busy() or self._state is not observed:
             return
         self._background = asyncio.get_running_loop().create_task(
-            self._refresh(self._state, RefreshMode.BLOCKING, wait=False),
+            self._refresh(observed, RefreshMode.BLOCKING, wait=False),
             name="jwks-client-refresh",
         )
 

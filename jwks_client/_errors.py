@@ -30,6 +30,8 @@ callers never parse messages. Messages never contain a whole token.
 
 from __future__ import annotations
 
+from typing import Any, TypeVar
+
 __all__ = [
     "AlgorithmNotAllowedError",
     "ConfigurationError",
@@ -54,8 +56,36 @@ __all__ = [
 ]
 
 
+def _rebuild(cls: type[JWKSClientError], args: tuple[object, ...], state: dict[str, object]) -> Any:
+    error = cls.__new__(cls)
+    error.args = args
+    error.__dict__.update(state)
+    return error
+
+
+_E = TypeVar("_E", bound="JWKSClientError")
+
+
 class JWKSClientError(Exception):
-    """Base class of every error raised by jwks_client."""
+    """Base class of every error raised by jwks_client.
+
+    Instances pickle and copy faithfully (their keyword-only facts included), so they
+    cross process boundaries, task queues and logging handlers intact.
+    """
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild, (type(self), self.args, dict(self.__dict__)))
+
+    def clone(self: _E) -> _E:
+        """A fresh copy (same class, message, facts and cause), with no traceback.
+
+        A failure shared by many callers (a failed refresh) is raised as a clone for
+        each, so no caller's traceback or context leaks into another's.
+        """
+        error: _E = _rebuild(type(self), self.args, dict(self.__dict__))
+        error.__cause__ = self.__cause__
+        error.__suppress_context__ = True
+        return error
 
 
 class ConfigurationError(JWKSClientError, ValueError):

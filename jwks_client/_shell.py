@@ -196,7 +196,7 @@ class KeySourceBase:
         error = self._state.last_error
         if error is None:
             return KeySetUnavailableError(f"keys for {self._label()} are unavailable")
-        return error.with_traceback(None)
+        return error.clone()
 
     def _wait_timeout(self) -> float:
         """How long a caller waits for another caller's refresh (discovery + JWKS)."""

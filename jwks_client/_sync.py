@@ -171,7 +171,7 @@ class JWKSClient(KeySourceBase):
             if isinstance(decision, Serve):
                 self._served(state, decision.stale, waited)
                 if decision.background:
-                    self._start_background()
+                    self._start_background(state)
                 return found
             if isinstance(decision, Reject):
                 raise self._rejection(decision, alg, kid, waited)
@@ -240,14 +240,14 @@ class JWKSClient(KeySourceBase):
             raise transport_error(exc, url, timeout) from exc
         return self._raw(url, response, body)
 
-    def _start_background(self) -> None:
+    def _start_background(self, observed: CacheState) -> None:
         with self._background_guard:
             running = self._background is not None and self._background.is_alive()
-            if self._closed or running or self._store.busy():
+            if self._closed or running or self._store.busy() or self._state is not observed:
                 return
             thread = threading.Thread(
                 target=self._refresh,
-                args=(self._state, RefreshMode.BLOCKING),
+                args=(observed, RefreshMode.BLOCKING),
                 kwargs={"wait": False},
                 name="jwks-client-refresh",
                 daemon=True,

@@ -265,7 +265,7 @@ def rejection(decision: Reject, *, kid: str | None, alg: str, label: str) -> JWK
     if decision.reason is RejectReason.UNAVAILABLE:
         if error is None:
             return KeySetUnavailableError(f"keys for {label} are unavailable")
-        return error.with_traceback(None)
+        return error.clone()
     what = f"kid {kid!r}" if kid is not None else "a kid-less token"
     message = f"no key for {what} with alg {alg} in the key set of {label}"
     if error is not None:

@@ -7,7 +7,14 @@ import inspect
 from pathlib import Path
 
 import jwks_client
-from jwks_client import AsyncJWKSClient, AsyncVerifier, JWKSClient, Verifier
+from jwks_client import (
+    AsyncJWKSClient,
+    AsyncMultiIssuerVerifier,
+    AsyncVerifier,
+    JWKSClient,
+    MultiIssuerVerifier,
+    Verifier,
+)
 
 PACKAGE = Path(jwks_client.__file__).parent
 
@@ -16,6 +23,7 @@ PUBLIC = [
     "DEFAULT_ALGORITHMS",
     "AlgorithmNotAllowedError",
     "AsyncJWKSClient",
+    "AsyncMultiIssuerVerifier",
     "AsyncVerifier",
     "CachePolicy",
     "ConfigurationError",
@@ -42,6 +50,7 @@ PUBLIC = [
     "KeySetUnavailableError",
     "MalformedTokenError",
     "MissingClaimError",
+    "MultiIssuerVerifier",
     "NotYetValidError",
     "PreparedKey",
     "ResponseTooLargeError",
@@ -78,6 +87,7 @@ LAYERS = [
     {"_store"},
     {"_shell"},
     {"_sync", "_async"},
+    {"_multi"},
 ]
 
 
@@ -120,7 +130,12 @@ def _public_methods(cls: type) -> dict[str, inspect.Signature]:
 
 def test_sync_async_parity() -> None:
     """The async classes mirror the sync ones: same methods and parameters, close→aclose."""
-    for sync_cls, async_cls in ((JWKSClient, AsyncJWKSClient), (Verifier, AsyncVerifier)):
+    pairs = (
+        (JWKSClient, AsyncJWKSClient),
+        (Verifier, AsyncVerifier),
+        (MultiIssuerVerifier, AsyncMultiIssuerVerifier),
+    )
+    for sync_cls, async_cls in pairs:
         sync_methods = _public_methods(sync_cls)
         async_methods = _public_methods(async_cls)
         sync_methods["aclose"] = sync_methods.pop("close")
@@ -155,3 +170,23 @@ def test_imports_flow_one_way() -> None:
                 target = imported[1:]
                 assert target in layer_of, (module, target)
                 assert layer_of[target] < layer or target == module, (module, target)
+
+
+def test_errors_pickle_and_clone() -> None:
+    """Library errors survive pickling with their facts; clones are independent."""
+    import pickle
+
+    from jwks_client import ExpiredTokenError, HTTPStatusError
+
+    error = HTTPStatusError("https://x answered HTTP 503", url="https://x", status_code=503)
+    again = pickle.loads(pickle.dumps(error))
+    assert (type(again), str(again), again.url, again.status_code) == (
+        HTTPStatusError,
+        str(error),
+        "https://x",
+        503,
+    )
+    claim = pickle.loads(pickle.dumps(ExpiredTokenError("expired", claim="exp")))
+    assert claim.claim == "exp"
+    clone = error.clone()
+    assert clone is not error and clone.status_code == 503 and clone.__traceback__ is None
