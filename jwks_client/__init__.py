@@ -43,6 +43,7 @@ from ._events import (
 )
 from ._keys import KeyRing, PreparedKey, SkippedKey
 from ._multi import AsyncMultiIssuerVerifier, MultiIssuerVerifier
+from ._snapshot import SnapshotError
 from ._sync import JWKSClient, Verifier
 from ._types import ASYMMETRIC_ALGORITHMS, DEFAULT_ALGORITHMS, CachePolicy
 
@@ -85,6 +86,7 @@ __all__ = [
     "PreparedKey",
     "ResponseTooLargeError",
     "SkippedKey",
+    "SnapshotError",
     "StaleKeysServed",
     "Stats",
     "Verifier",

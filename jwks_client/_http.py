@@ -106,6 +106,7 @@ class Fetched:
     received_at: float
     jwks_uri: str
     discovered: Discovered | None
+    body: bytes = b""
 
 
 @dataclass(frozen=True, slots=True)
@@ -438,6 +439,7 @@ def refresh_flow(plan: FetchPlan) -> RefreshFlow:
         received_at=raw.received_at,
         jwks_uri=jwks_uri,
         discovered=discovered,
+        body=raw.body,
     )
 
 

@@ -86,6 +86,7 @@ class CacheState:
         last_error: the most recent refresh failure (None after a success).
         generation: how many sets (200s) have been accepted; a 304 keeps it.
         refreshing: a refresh is in flight (set by on_attempt, cleared by its outcome).
+        document: the JWKS body the ring was parsed from (for snapshots).
     """
 
     ring: KeyRing | None = None
@@ -101,6 +102,7 @@ class CacheState:
     last_error: KeySetUnavailableError | None = None
     generation: int = 0
     refreshing: bool = False
+    document: bytes = b""
 
     def stale_until(self, policy: CachePolicy) -> float:
         """The time after which the cached set may not serve at all."""
@@ -267,6 +269,7 @@ def on_fetched(
         last_error=None,
         generation=state.generation + 1,
         refreshing=False,
+        document=result.body,
     )
 
 

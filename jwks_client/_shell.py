@@ -25,6 +25,7 @@ from ._events import EventHook, Stats
 from ._http import RawResponse
 from ._keys import KeyRing, PreparedKey
 from ._policy import CacheState, Decision, Reject, RejectReason, decide, static_state
+from ._snapshot import export_snapshot, restore_snapshot
 from ._store import KeyStore, shared_store
 from ._token import ParsedToken, parse_token
 from ._types import CachePolicy, Clock
@@ -110,6 +111,40 @@ class KeySourceBase:
         with self._count_lock:
             counts = dict(self._counts)
         return self._store_stats(counts, Stats())
+
+    def export_snapshot(self, *, key: bytes | None = None) -> dict[str, Any]:
+        """Export the cached key set as a JSON-ready snapshot (see ``load_snapshot``).
+
+        Args:
+            key: when given, the snapshot carries an HMAC-SHA256 made with it.
+
+        Raises:
+            SnapshotError: nothing has been fetched yet.
+        """
+        return export_snapshot(self._store.state, self._config, key=key)
+
+    def load_snapshot(
+        self, snapshot: Mapping[str, Any] | str | bytes, *, key: bytes | None = None
+    ) -> bool:
+        """Seed the key cache from a snapshot, so the first verification needs no fetch.
+
+        The snapshot's freshness is kept (capped at ``max_ttl`` from now): an old snapshot
+        serves within the stale window while a refresh runs. It is adopted only if the
+        cache holds nothing newer.
+
+        Args:
+            snapshot: what ``export_snapshot`` returned, as a mapping or JSON text.
+            key: the HMAC key; required for a signed snapshot, and when given, an unsigned
+                snapshot is refused.
+
+        Returns:
+            True if the snapshot was adopted.
+
+        Raises:
+            SnapshotError: malformed, altered, for another source, or without usable keys.
+        """
+        state = restore_snapshot(snapshot, self._config, key=key, now=self._clock())
+        return self._store.seed(state)
 
     def _store_stats(self, counts: Mapping[str, int], base: Stats) -> Stats:
         store = self._store

@@ -136,6 +136,19 @@ class KeyStore:
         """Whether a refresh is in flight."""
         return self._inflight is not None
 
+    def seed(self, state: CacheState) -> bool:
+        """Adopt a restored state if the store has nothing newer; True if adopted."""
+        with self._guard:
+            current = self.state
+            if self._inflight is not None or self.config.static:
+                return False
+            if current.ring is not None and (current.fetched_at or 0.0) >= (
+                state.fetched_at or 0.0
+            ):
+                return False
+            self.state = state
+            return True
+
     def claim(self, observed: CacheState, mode: RefreshMode) -> Claim:
         """Ask to refresh, given the state the caller decided on."""
         with self._guard:

@@ -55,6 +55,7 @@ PUBLIC = [
     "PreparedKey",
     "ResponseTooLargeError",
     "SkippedKey",
+    "SnapshotError",
     "StaleKeysServed",
     "Stats",
     "Verifier",
@@ -73,6 +74,7 @@ PURE = [
     "_http",
     "_policy",
     "_verify",
+    "_snapshot",
 ]
 FORBIDDEN = {"time", "threading", "asyncio", "socket", "logging", "random"}
 
@@ -84,6 +86,7 @@ LAYERS = [
     {"_http"},
     {"_policy"},
     {"_verify"},
+    {"_snapshot"},
     {"_store"},
     {"_shell"},
     {"_sync", "_async"},
