@@ -1,0 +1,53 @@
+"""Web framework integrations: FastAPI/Starlette, Flask, Django REST framework.
+
+Each framework has its own module, imported only by users of that framework
+(``jwks_client.integrations.starlette``, ``.flask``, ``.django``); install the matching
+extra (``jwks-client[fastapi]``, ``[starlette]``, ``[flask]``, ``[django]``). This package
+imports no framework: it re-exports the framework-free helpers the modules share, for
+code that wires another framework the same way.
+
+All integrations answer alike (RFC 6750), with a ``{"detail": "..."}`` JSON body:
+
+- no ``Authorization`` field, or another scheme: 401,
+  ``WWW-Authenticate: Bearer realm="api"`` (no ``error``);
+- a malformed ``Bearer`` field: 400, ``error="invalid_request"``;
+- a token the verifier rejects: 401, ``error="invalid_token"`` and a sanitised
+  ``error_description``;
+- a valid token without a required scope: 403, ``error="insufficient_scope"``,
+  ``scope="..."``;
+- keys that cannot be obtained: 503, ``Retry-After: 5``.
+"""
+
+from __future__ import annotations
+
+from ._common import (
+    DEFAULT_REALM,
+    MAX_DESCRIPTION_LENGTH,
+    RETRY_AFTER_SECONDS,
+    BearerError,
+    Challenge,
+    InsufficientScopeError,
+    InvalidRequestError,
+    MissingTokenError,
+    bearer_token,
+    challenge_for,
+    require_scopes,
+    token_scopes,
+    www_authenticate,
+)
+
+__all__ = [
+    "DEFAULT_REALM",
+    "MAX_DESCRIPTION_LENGTH",
+    "RETRY_AFTER_SECONDS",
+    "BearerError",
+    "Challenge",
+    "InsufficientScopeError",
+    "InvalidRequestError",
+    "MissingTokenError",
+    "bearer_token",
+    "challenge_for",
+    "require_scopes",
+    "token_scopes",
+    "www_authenticate",
+]

@@ -1,0 +1,354 @@
+"""Framework-free pieces of the web integrations: bearer parsing, scopes, RFC 6750 answers.
+
+Rules (RFC 6750, RFC 7235, RFC 9110):
+
+- The credentials are ``Authorization: Bearer <b64token>``: the scheme is matched
+  case-insensitively, then exactly one space, then one ``b64token``
+  (``1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="``). Whitespace around
+  the whole field value is not part of it (RFC 9110 §5.5) and is ignored.
+- No ``Authorization`` field, an empty one, or another scheme (``Basic ...``) means "no
+  bearer credentials": 401 with a challenge that carries no ``error`` (RFC 6750 §3.1).
+- ``Bearer`` with a missing, repeated or ill-formed token is ``invalid_request``: 400.
+- A token the verifier rejects is ``invalid_token``: 401. A token without a required
+  scope is ``insufficient_scope``: 403, naming the scopes needed.
+- Keys that cannot be fetched are the server's trouble, not the client's: 503 with
+  ``Retry-After`` and no challenge.
+
+``error_description`` is built from the library's message, which never holds the token,
+and is sanitised to the characters RFC 6750 §3 allows (no ``"``, no ``\\``, no control or
+non-ASCII characters) and capped in length, so it can never break the header.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+from jwks_client import (
+    ConfigurationError,
+    InvalidTokenError,
+    JWKSClientError,
+    KeySetUnavailableError,
+    Verifier,
+)
+
+__all__ = [
+    "DEFAULT_REALM",
+    "MAX_DESCRIPTION_LENGTH",
+    "RETRY_AFTER_SECONDS",
+    "BearerError",
+    "Challenge",
+    "InsufficientScopeError",
+    "InvalidRequestError",
+    "MissingTokenError",
+    "bearer_token",
+    "challenge_for",
+    "check_realm",
+    "check_scope_names",
+    "missing_scopes",
+    "require_scopes",
+    "sanitize_description",
+    "settings_options",
+    "token_scopes",
+    "www_authenticate",
+]
+
+#: The realm named in challenges unless configured otherwise.
+DEFAULT_REALM: Final = "api"
+
+#: ``Retry-After`` of a 503. The verifier retries a failing issuer after 1 s, doubling up
+#: to 5 min, and serves the last good keys meanwhile; five seconds lets a client come back
+#: after the first retries without hammering the API.
+RETRY_AFTER_SECONDS: Final = 5
+
+#: ``error_description`` is cut to this many characters.
+MAX_DESCRIPTION_LENGTH: Final = 200
+
+_B64TOKEN: Final = re.compile(r"[A-Za-z0-9\-._~+/]+=*", re.ASCII)
+# RFC 6750 §3: error_description and (by extension here) realm characters.
+_NOT_QUOTABLE: Final = re.compile(r"[^\x20\x21\x23-\x5b\x5d-\x7e]")
+# RFC 6749 §3.3 scope-token: 1*( %x21 / %x23-5B / %x5D-7E )
+_SCOPE_TOKEN: Final = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")
+
+_MISSING_DESCRIPTION: Final = "a bearer token is required"
+_UNAVAILABLE_DESCRIPTION: Final = "the token signing keys are temporarily unavailable"
+
+
+class BearerError(JWKSClientError):
+    """The request's bearer credentials are missing, malformed or lack a scope.
+
+    The token itself was not judged yet (or was valid): these are the answers around the
+    verifier's. :func:`challenge_for` turns one into a response.
+    """
+
+
+class MissingTokenError(BearerError):
+    """The request carries no bearer credentials (no ``Authorization``, or another scheme)."""
+
+
+class InvalidRequestError(BearerError):
+    """The ``Authorization`` field names the Bearer scheme but is malformed (400)."""
+
+
+class InsufficientScopeError(BearerError):
+    """The token is valid but lacks scopes the resource requires (403).
+
+    Attributes:
+        required: every scope the resource requires, in the configured order.
+        missing: the required scopes the token does not grant.
+    """
+
+    def __init__(
+        self, message: str, *, required: tuple[str, ...], missing: tuple[str, ...]
+    ) -> None:
+        super().__init__(message)
+        self.required = required
+        self.missing = missing
+
+
+@dataclass(frozen=True, slots=True)
+class Challenge:
+    """How to answer a failed authentication: status, description and headers.
+
+    Attributes:
+        status: 400, 401, 403 or 503.
+        error: the RFC 6750 error code (``invalid_request``, ``invalid_token``,
+            ``insufficient_scope``), or None (missing credentials, 503).
+        description: a short sanitised text, fit for a header and a response body.
+        headers: ``WWW-Authenticate`` (400/401/403) or ``Retry-After`` (503).
+    """
+
+    status: int
+    error: str | None
+    description: str
+    headers: tuple[tuple[str, str], ...]
+
+    def header_dict(self) -> dict[str, str]:
+        """Return the headers as a dict."""
+        return dict(self.headers)
+
+    def body(self) -> dict[str, str]:
+        """Return the JSON body the integrations send: ``{"detail": description}``."""
+        return {"detail": self.description}
+
+
+def _unquotable_removed(text: str) -> str:
+    return text.replace('"', "").replace("\\", "")
+
+
+def sanitize_description(text: str, limit: int = MAX_DESCRIPTION_LENGTH) -> str:
+    """Make ``text`` safe for a quoted ``error_description``.
+
+    Characters RFC 6750 §3 does not allow (``"``, ``\\``, control and non-ASCII
+    characters) are removed, runs of spaces collapse to one, and the result is cut to
+    ``limit`` characters (ending in ``...`` when cut).
+    """
+    cleaned = " ".join(_NOT_QUOTABLE.sub(" ", _unquotable_removed(text)).split())
+    if len(cleaned) > limit:
+        cleaned = cleaned[: max(0, limit - 3)].rstrip() + "..."
+    return cleaned
+
+
+def check_realm(realm: str | None) -> str | None:
+    """Return ``realm`` if it can be sent as a quoted string.
+
+    Raises:
+        ConfigurationError: the realm is empty or holds ``"``, ``\\``, control or
+            non-ASCII characters.
+    """
+    if realm is None:
+        return None
+    if not isinstance(realm, str) or not realm or _NOT_QUOTABLE.search(realm):
+        raise ConfigurationError(
+            f"realm must be a non-empty printable ASCII str without quotes or backslashes, "
+            f"got {realm!r}"
+        )
+    return realm
+
+
+def check_scope_names(scopes: Iterable[str]) -> tuple[str, ...]:
+    """Return the required scopes as a tuple without duplicates, validating each.
+
+    Raises:
+        ConfigurationError: ``scopes`` is a bare str, or a scope is not an RFC 6749
+            ``scope-token`` (empty, spaces, quotes, backslashes, non-ASCII).
+    """
+    if isinstance(scopes, str):
+        raise ConfigurationError(f"scopes must be a collection of names, not a str: {scopes!r}")
+    names = tuple(dict.fromkeys(scopes))
+    for name in names:
+        if not isinstance(name, str) or not _SCOPE_TOKEN.fullmatch(name):
+            raise ConfigurationError(f"invalid scope name {name!r}")
+    return names
+
+
+def www_authenticate(
+    realm: str | None,
+    *,
+    error: str | None = None,
+    description: str | None = None,
+    scope: Iterable[str] = (),
+) -> str:
+    """Build a ``WWW-Authenticate: Bearer`` challenge (RFC 6750 §3).
+
+    Args:
+        realm: the protection space, or None to leave it out.
+        error: an RFC 6750 error code, or None.
+        description: human-readable text; sanitised here.
+        scope: scopes to name in a ``scope`` attribute (left out when empty).
+    """
+    params: list[str] = []
+    if realm is not None:
+        params.append(f'realm="{_NOT_QUOTABLE.sub("", realm)}"')
+    if error is not None:
+        params.append(f'error="{error}"')
+    if description is not None:
+        params.append(f'error_description="{sanitize_description(description)}"')
+    scope_value = " ".join(scope)
+    if scope_value:
+        params.append(f'scope="{scope_value}"')
+    return "Bearer " + ", ".join(params) if params else "Bearer"
+
+
+def bearer_token(authorization: str | None) -> str:
+    """Return the token of an ``Authorization: Bearer`` field value, strictly.
+
+    Args:
+        authorization: the field value, or None when the request has none.
+
+    Raises:
+        MissingTokenError: no value, an empty one, or another scheme.
+        InvalidRequestError: the Bearer scheme with a missing, repeated or ill-formed
+            token (also a lone space or a tab between scheme and token).
+    """
+    if authorization is None:
+        raise MissingTokenError("the request has no Authorization header")
+    value = authorization.strip(" \t")
+    scheme, sep, credentials = value.partition(" ")
+    if scheme.lower() != "bearer":
+        if scheme[:7].lower() == "bearer\t":
+            raise InvalidRequestError("the Bearer scheme must be followed by one space")
+        raise MissingTokenError("the Authorization header carries no bearer credentials")
+    if not sep or not credentials:
+        raise InvalidRequestError("the Authorization header has no bearer token")
+    if not _B64TOKEN.fullmatch(credentials):
+        raise InvalidRequestError("the bearer token must be one b64token after exactly one space")
+    return credentials
+
+
+def token_scopes(claims: Mapping[str, Any]) -> frozenset[str]:
+    """Return the scopes a token grants.
+
+    ``scope`` (RFC 8693/9068: a space-separated string) is read first; without it,
+    ``scp`` (Entra ID: a space-separated string; Okta: a list of strings). A list of
+    strings is accepted in either claim; any other type grants nothing.
+    """
+    value = claims.get("scope")
+    if value is None:
+        value = claims.get("scp")
+    if isinstance(value, str):
+        return frozenset(value.split())
+    if isinstance(value, (list, tuple)):
+        return frozenset(item for item in value if isinstance(item, str) and item)
+    return frozenset()
+
+
+def missing_scopes(claims: Mapping[str, Any], required: Iterable[str]) -> tuple[str, ...]:
+    """Return the ``required`` scopes that ``claims`` do not grant, in order."""
+    granted = token_scopes(claims)
+    return tuple(scope for scope in required if scope not in granted)
+
+
+def require_scopes(claims: Mapping[str, Any], required: tuple[str, ...]) -> None:
+    """Check that the token grants every scope in ``required``.
+
+    Raises:
+        InsufficientScopeError: one or more scopes are missing.
+    """
+    missing = missing_scopes(claims, required)
+    if missing:
+        raise InsufficientScopeError(
+            f"the token lacks the scope {' '.join(missing)}", required=required, missing=missing
+        )
+
+
+def challenge_for(
+    exc: InvalidTokenError | KeySetUnavailableError | BearerError, *, realm: str | None
+) -> Challenge:
+    """Map an error to its HTTP answer.
+
+    ``MissingTokenError`` → 401 without ``error``; ``InvalidRequestError`` → 400
+    ``invalid_request``; ``InvalidTokenError`` → 401 ``invalid_token``;
+    ``InsufficientScopeError`` → 403 ``insufficient_scope`` with ``scope``;
+    ``KeySetUnavailableError`` → 503 with ``Retry-After`` (its message, which names URLs,
+    is not sent).
+
+    Args:
+        exc: the error.
+        realm: the realm of the challenge (None: no realm attribute).
+    """
+    if isinstance(exc, KeySetUnavailableError):
+        return Challenge(
+            503, None, _UNAVAILABLE_DESCRIPTION, (("Retry-After", str(RETRY_AFTER_SECONDS)),)
+        )
+    if isinstance(exc, MissingTokenError):
+        header = www_authenticate(realm)
+        return Challenge(401, None, _MISSING_DESCRIPTION, (("WWW-Authenticate", header),))
+    scope: tuple[str, ...] = ()
+    if isinstance(exc, InvalidRequestError):
+        status, error = 400, "invalid_request"
+    elif isinstance(exc, InsufficientScopeError):
+        status, error, scope = 403, "insufficient_scope", exc.required
+    else:
+        status, error = 401, "invalid_token"
+    description = sanitize_description(str(exc)) or error
+    header = www_authenticate(realm, error=error, description=description, scope=scope)
+    return Challenge(status, error, description, (("WWW-Authenticate", header),))
+
+
+_VERIFIER_OPTIONS: Final = frozenset(
+    name for name in inspect.signature(Verifier).parameters if name != "self"
+)
+
+
+def settings_options(
+    settings: Mapping[str, Any], *, source: str
+) -> tuple[dict[str, Any], str | None]:
+    """Turn a ``{"ISSUER": ..., "AUDIENCE": ..., "REALM": ...}`` mapping into options.
+
+    Keys are the verifier's option names in upper case, plus ``REALM``.
+
+    Args:
+        settings: the mapping.
+        source: its name, for error messages (e.g. ``"settings.JWKS_CLIENT"``).
+
+    Returns:
+        The verifier's keyword options (``issuer`` included) and the realm.
+
+    Raises:
+        ConfigurationError: not a mapping, an unknown key, or ``ISSUER``/``AUDIENCE``
+            missing (``AUDIENCE: None`` disables the audience check explicitly).
+    """
+    if not isinstance(settings, Mapping):
+        raise ConfigurationError(f"{source} must be a dict, got {type(settings).__name__}")
+    options: dict[str, Any] = {}
+    realm: str | None = DEFAULT_REALM
+    for key, value in settings.items():
+        name = key.lower() if isinstance(key, str) else key
+        if name == "realm":
+            realm = check_realm(value)
+        elif isinstance(name, str) and key == key.upper() and name in _VERIFIER_OPTIONS:
+            options[name] = value
+        else:
+            known = ", ".join(sorted(n.upper() for n in (*_VERIFIER_OPTIONS, "realm")))
+            raise ConfigurationError(f"unknown key {key!r} in {source}; known: {known}")
+    for required in ("issuer", "audience"):
+        if required not in options:
+            raise ConfigurationError(
+                f"{source} must set {required.upper()}"
+                + (" (None disables the audience check)" if required == "audience" else "")
+            )
+    return options, realm

@@ -1,0 +1,229 @@
+"""FastAPI and Starlette: one ``AsyncVerifier`` per app, and a bearer-token dependency.
+
+FastAPI::
+
+    from typing import Annotated, Any
+    from fastapi import Depends, FastAPI
+    from jwks_client.integrations.starlette import JWTBearer, jwks_lifespan
+
+    app = FastAPI(lifespan=jwks_lifespan("https://idp.example.com/", audience="https://api"))
+    bearer = JWTBearer()
+    Claims = Annotated[dict[str, Any], Depends(bearer)]
+
+    @app.get("/me")
+    async def me(claims: Claims) -> dict[str, Any]:
+        return {"sub": claims["sub"]}
+
+    @app.delete("/items/{id}", dependencies=[Depends(bearer.require_scopes("items:write"))])
+    async def delete_item(id: int) -> None: ...
+
+Plain Starlette: decorate an endpoint with ``bearer.protect``; the claims are on
+``request.state.jwt_claims``.
+
+The lifespan creates the ``AsyncVerifier`` on startup (inside the server's event loop),
+stores it on ``app.state.jwks_verifier`` and closes it on shutdown; ``JWTBearer`` finds
+it there unless it is given a verifier. Failures raise :class:`BearerHTTPException`, a
+Starlette ``HTTPException`` carrying the RFC 6750 status and headers, so the framework's
+own handler answers (FastAPI: a ``{"detail": ...}`` JSON body; Starlette: plain text).
+Register a handler for it to shape the body otherwise; ``exc.challenge`` has every fact.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any, Final
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import HTTPConnection, Request
+from starlette.responses import Response
+
+from jwks_client import (
+    AsyncVerifier,
+    ConfigurationError,
+    InvalidTokenError,
+    KeySetUnavailableError,
+)
+
+from ._common import (
+    DEFAULT_REALM,
+    BearerError,
+    Challenge,
+    bearer_token,
+    challenge_for,
+    check_realm,
+    check_scope_names,
+    require_scopes,
+)
+
+__all__ = ["STATE_KEY", "BearerHTTPException", "JWTBearer", "jwks_lifespan"]
+
+#: The ``app.state`` attribute that holds the app's ``AsyncVerifier``.
+STATE_KEY: Final = "jwks_verifier"
+
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+class BearerHTTPException(HTTPException):
+    """A bearer authentication failure, answered with its RFC 6750 status and headers.
+
+    Attributes:
+        challenge: the status, error code, description and headers of the answer.
+    """
+
+    def __init__(self, challenge: Challenge) -> None:
+        super().__init__(
+            challenge.status, detail=challenge.description, headers=challenge.header_dict()
+        )
+        self.challenge = challenge
+
+
+def jwks_lifespan(
+    issuer: str,
+    *,
+    audience: str | Collection[str] | None,
+    state_key: str = STATE_KEY,
+    **options: Any,
+) -> Callable[[Starlette], AbstractAsyncContextManager[None]]:
+    """Return a lifespan that gives the app one ``AsyncVerifier`` while it runs.
+
+    On startup it creates ``AsyncVerifier(issuer, audience=audience, **options)`` and sets
+    it as ``app.state.<state_key>``; on shutdown it closes it (its HTTP client and any
+    background refresh) and removes it. Nest it in a lifespan of your own with
+    ``async with jwks_lifespan(...)(app): ...``.
+
+    Args:
+        issuer: the issuer URL.
+        audience: the accepted audience(s); None disables the check explicitly.
+        state_key: the ``app.state`` attribute to use.
+        **options: any other ``AsyncVerifier`` option (``algorithms``, ``leeway``, ...).
+
+    Raises:
+        ConfigurationError: on startup, when an option is invalid.
+    """
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        verifier = AsyncVerifier(issuer, audience=audience, **options)
+        setattr(app.state, state_key, verifier)
+        try:
+            yield
+        finally:
+            if getattr(app.state, state_key, None) is verifier:
+                delattr(app.state, state_key)
+            await verifier.aclose()
+
+    return lifespan
+
+
+class JWTBearer:
+    """Require a valid bearer token: a FastAPI dependency and a Starlette decorator.
+
+    ``Depends(bearer)`` returns the token's claims; ``bearer.protect(endpoint)`` wraps a
+    Starlette endpoint. Either way the claims are also set on
+    ``request.state.jwt_claims``. Failures raise :class:`BearerHTTPException` (400, 401,
+    403 or 503, see :mod:`jwks_client.integrations`).
+
+    Args:
+        verifier: the ``AsyncVerifier`` to use; by default the one :func:`jwks_lifespan`
+            put on ``request.app.state``. A verifier belongs to one event loop: give one
+            here only if it is created in the app's loop.
+        scopes: scopes the token must all grant (``scope`` or ``scp`` claim).
+        realm: the realm of the challenges; None leaves it out.
+        state_key: the ``app.state`` attribute to read the verifier from.
+
+    Raises:
+        ConfigurationError: an invalid scope name or realm.
+    """
+
+    def __init__(
+        self,
+        verifier: AsyncVerifier | None = None,
+        *,
+        scopes: Iterable[str] = (),
+        realm: str | None = DEFAULT_REALM,
+        state_key: str = STATE_KEY,
+    ) -> None:
+        self.verifier = verifier
+        self.scopes = check_scope_names(scopes)
+        self.realm = check_realm(realm)
+        self.state_key = state_key
+
+    def require_scopes(self, *scopes: str) -> JWTBearer:
+        """Return a dependency that also requires ``scopes`` (all of them).
+
+        Raises:
+            ConfigurationError: an invalid scope name.
+        """
+        return JWTBearer(
+            self.verifier,
+            scopes=(*self.scopes, *scopes),
+            realm=self.realm,
+            state_key=self.state_key,
+        )
+
+    def verifier_for(self, conn: HTTPConnection) -> AsyncVerifier:
+        """Return the verifier for a request: the given one, else the app's.
+
+        Raises:
+            ConfigurationError: there is neither.
+        """
+        if self.verifier is not None:
+            return self.verifier
+        verifier = getattr(conn.app.state, self.state_key, None)
+        if not isinstance(verifier, AsyncVerifier):
+            raise ConfigurationError(
+                f"no AsyncVerifier on app.state.{self.state_key}: create the app with "
+                f"lifespan=jwks_lifespan(...), or pass JWTBearer(verifier=...)"
+            )
+        return verifier
+
+    async def authenticate(self, conn: HTTPConnection) -> dict[str, Any]:
+        """Verify the request's bearer token and scopes; return the claims.
+
+        Raises:
+            BearerHTTPException: no, malformed, invalid or insufficient credentials, or
+                keys unavailable.
+            ConfigurationError: no verifier (see :meth:`verifier_for`).
+        """
+        verifier = self.verifier_for(conn)
+        try:
+            token = bearer_token(conn.headers.get("authorization"))
+            claims = await verifier.verify(token)
+            require_scopes(claims, self.scopes)
+        except (BearerError, InvalidTokenError, KeySetUnavailableError) as exc:
+            raise BearerHTTPException(challenge_for(exc, realm=self.realm)) from exc
+        conn.state.jwt_claims = claims
+        return claims
+
+    async def __call__(self, request: Request) -> dict[str, Any]:
+        """Verify the request's token (the FastAPI dependency); return the claims.
+
+        Raises:
+            BearerHTTPException: as :meth:`authenticate`.
+        """
+        return await self.authenticate(request)
+
+    def protect(self, endpoint: Endpoint) -> Endpoint:
+        """Wrap a Starlette endpoint so it runs only for a valid token.
+
+        The claims are on ``request.state.jwt_claims`` when the endpoint runs.
+        """
+
+        @functools.wraps(endpoint)
+        async def protected(request: Request) -> Response:
+            await self.authenticate(request)
+            return await endpoint(request)
+
+        return protected
+
+    def __repr__(self) -> str:
+        return f"JWTBearer(scopes={self.scopes!r}, realm={self.realm!r})"
+
+
+# FastAPI resolves a dependency's parameter types from its annotations; some versions do
+# not evaluate the strings `from __future__ import annotations` leaves on a callable
+# instance's __call__, so give them the class itself.
+JWTBearer.__call__.__annotations__["request"] = Request
