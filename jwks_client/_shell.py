@@ -106,6 +106,16 @@ class KeySourceBase:
                 raise ConfigurationError(f"on_event must be callable, got {on_event!r}")
             self._store.subscribe(on_event)
 
+    def add_event_hook(self, hook: EventHook) -> None:
+        """Call ``hook`` with every event of this client's key store (until removed)."""
+        if not callable(hook):
+            raise ConfigurationError(f"an event hook must be callable, got {hook!r}")
+        self._store.subscribe(hook)
+
+    def remove_event_hook(self, hook: EventHook) -> None:
+        """Stop calling ``hook`` (no error if it was not added)."""
+        self._store.unsubscribe(hook)
+
     def stats(self) -> Stats:
         """A snapshot of the key cache's counters and contents."""
         with self._count_lock:
