@@ -24,7 +24,16 @@ from ._errors import ConfigurationError, FetchError, InvalidKeySetError, KeySetU
 from ._events import EventHook, Stats
 from ._http import RawResponse
 from ._keys import KeyRing, PreparedKey
-from ._policy import CacheState, Decision, Reject, RejectReason, decide, static_state
+from ._policy import (
+    CacheState,
+    Decision,
+    Refresh,
+    RefreshMode,
+    Reject,
+    RejectReason,
+    decide,
+    static_state,
+)
 from ._snapshot import export_snapshot, restore_snapshot
 from ._store import KeyStore, shared_store
 from ._token import ParsedToken, parse_token
@@ -214,16 +223,29 @@ class KeySourceBase:
     def _lookup(
         self, alg: str, kid: str | None
     ) -> tuple[CacheState, tuple[PreparedKey, ...], Decision]:
-        state = self._store.state
+        store = self._store
+        state = store.state
         ring = state.ring
         found = ring.select(alg, kid) if ring is not None else ()
-        return state, found, decide(state, self._clock(), has_key=bool(found), policy=self._policy)
+        decision = decide(state, self._clock(), has_key=bool(found), policy=self._policy)
+        if (
+            kid is not None
+            and isinstance(decision, Refresh)
+            and decision.mode is RefreshMode.FORCED
+            and store.known_absent(kid)
+        ):
+            # A kid a recent refresh confirmed absent spends no further refresh.
+            decision = Reject(RejectReason.KEY_NOT_FOUND, state.last_error)
+        return state, found, decision
 
     def _rejection(
         self, decision: Reject, alg: str, kid: str | None, waited: bool = False
     ) -> Exception:
-        if decision.reason is RejectReason.KEY_NOT_FOUND and not waited:
-            self._bump("rate_limited")
+        if decision.reason is RejectReason.KEY_NOT_FOUND:
+            if not waited:
+                self._bump("rate_limited")
+            elif kid is not None:
+                self._store.remember_absent(kid)
         return rejection(decision, kid=kid, alg=alg, label=self._label())
 
     def _exhausted(self, alg: str, kid: str | None) -> Exception:

@@ -27,7 +27,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from cachetools import TLRUCache
+from cachetools import TLRUCache, TTLCache
 
 from ._errors import KeySetUnavailableError
 from ._events import (
@@ -49,6 +49,9 @@ logger = logging.getLogger("jwks_client")
 
 #: How many key sources a process keeps at most (least recently attached go first).
 REGISTRY_SIZE = 256
+#: How many kids confirmed absent a store remembers, and for how many cooldowns.
+NEGATIVE_CACHE_SIZE = 4096
+NEGATIVE_TTL_FACTOR = 2
 
 
 @dataclass(slots=True)
@@ -92,7 +95,26 @@ class KeyStore:
     _inflight: Future[None] | None = field(default=None, repr=False)
     _random: random.Random = field(default_factory=random.Random, repr=False)
     _hooks: tuple[EventHook, ...] = field(default=(), repr=False)
+    _absent: TTLCache[str, bool] | None = field(default=None, repr=False)
     _stale_noted: CacheState | None = field(default=None, repr=False)
+
+    def remember_absent(self, kid: str) -> None:
+        """Remember that a refresh made for ``kid`` did not find it (bounded, expiring)."""
+        with self._guard:
+            if self._absent is None:
+                ttl = NEGATIVE_TTL_FACTOR * self.config.policy.refresh_cooldown
+                if ttl <= 0:
+                    return
+                self._absent = TTLCache(maxsize=NEGATIVE_CACHE_SIZE, ttl=ttl, timer=self.clock)
+            self._absent[kid] = True
+
+    def known_absent(self, kid: str) -> bool:
+        """Whether a recent refresh confirmed ``kid`` absent."""
+        absent = self._absent
+        if absent is None:
+            return False
+        with self._guard:
+            return kid in absent
 
     def subscribe(self, hook: EventHook) -> None:
         """Call ``hook`` with every event of this store."""

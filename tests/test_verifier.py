@@ -448,3 +448,26 @@ def test_cache_policy_validation() -> None:
         CachePolicy(default_ttl="5")  # type: ignore[arg-type]
     with pytest.raises(ConfigurationError, match="refresh_ahead"):
         CachePolicy(refresh_ahead=1.0)
+
+
+def test_kid_confirmed_absent_is_remembered(
+    make: Make, issuer: LocalIssuer, clock: FakeClock
+) -> None:
+    """A kid a refresh confirmed absent costs no refresh for two cooldowns; others still do."""
+    verifier = make()
+    verifier.verify(issuer.token())
+    clock.advance(30)
+    with pytest.raises(KeyNotFoundError):
+        verifier.verify(issuer.token(kid="ghost"))  # forces a refresh: still absent
+    assert issuer.request_count("jwks") == 2
+    clock.advance(30)  # the cooldown has passed, but "ghost" is remembered
+    with pytest.raises(KeyNotFoundError):
+        verifier.verify(issuer.token(kid="ghost"))
+    assert issuer.request_count("jwks") == 2
+    with pytest.raises(KeyNotFoundError):
+        verifier.verify(issuer.token(kid="other"))  # a new kid may spend the refresh
+    assert issuer.request_count("jwks") == 3
+    clock.advance(60)  # two cooldowns after "ghost" was confirmed absent
+    new_kid = issuer.add_key("ES256", kid="ghost")
+    assert verifier.verify(issuer.token(kid=new_kid))["sub"] == "user-1"
+    assert issuer.request_count("jwks") == 4
