@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Collection, Iterable
 from types import TracebackType
 from typing import Any
 
@@ -33,9 +33,9 @@ from ._http import (
 from ._keys import KeyRing, PreparedKey
 from ._policy import CacheState, Refresh, RefreshMode, Reject, Serve
 from ._shell import MAX_ROUNDS, KeySourceBase, StaticJWKS, VerifierBase
-from ._token import MAX_TOKEN_LENGTH
+from ._token import MAX_TOKEN_LENGTH, ParsedToken
 from ._types import CachePolicy, Clock
-from ._verify import DEFAULT_LEEWAY, check_signature, precheck
+from ._verify import DEFAULT_LEEWAY, check_signature
 
 __all__ = ["AsyncJWKSClient", "AsyncVerifier"]
 
@@ -111,7 +111,7 @@ class AsyncJWKSClient(KeySourceBase):
             KeyNotFoundError: no such key, even after the allowed refresh.
             KeySetUnavailableError: the key set could not be obtained.
         """
-        return await self._resolve(alg, kid, None)
+        return await self._resolve(alg, kid)
 
     async def key_set(self) -> KeyRing:
         """Return the current key set, fetching it when there is none usable.
@@ -165,11 +165,18 @@ class AsyncJWKSClient(KeySourceBase):
     # --- driving the core ------------------------------------------------------------
 
     async def _resolve(
-        self, alg: str, kid: str | None, before_forced: Callable[[], None] | None
+        self, alg: str, kid: str | None, parsed: ParsedToken | None = None
     ) -> tuple[PreparedKey, ...]:
         waited = False
         for _ in range(MAX_ROUNDS):
-            state, found, decision = self._lookup(alg, kid)
+            now = self._clock()
+            state, found, decision = self._lookup(alg, kid, now)
+            if decision is None:
+                if waited:
+                    self._served(state, False, waited)
+                else:
+                    self._hit()
+                return found
             if isinstance(decision, Serve):
                 self._served(state, decision.stale, waited)
                 if decision.background:
@@ -178,8 +185,9 @@ class AsyncJWKSClient(KeySourceBase):
             if isinstance(decision, Reject):
                 raise self._rejection(decision, alg, kid, waited)
             assert isinstance(decision, Refresh)
-            if decision.mode is RefreshMode.FORCED and before_forced is not None:
-                before_forced()
+            precheck = self._precheck
+            if decision.mode is RefreshMode.FORCED and parsed is not None and precheck is not None:
+                precheck(parsed, now)
             waited = True
             await self._refresh(state, decision.mode)
         raise self._exhausted(alg, kid)
@@ -228,9 +236,12 @@ class AsyncJWKSClient(KeySourceBase):
                 body = b""
                 if response.status_code == 200:
                     limit = BodyLimit(
-                        url, self._config.max_response_bytes, response.headers.get("content-length")
+                        url,
+                        self._config.max_response_bytes,
+                        response.headers.get("content-length"),
+                        response.headers.get("content-encoding"),
                     )
-                    async for chunk in response.aiter_bytes():
+                    async for chunk in response.aiter_raw():
                         limit.feed(chunk)
                         if time.monotonic() > deadline:
                             raise httpx.ReadTimeout("body too slow", request=request)
@@ -336,6 +347,7 @@ class AsyncVerifier(VerifierBase[AsyncJWKSClient]):
             max_response_bytes=max_response_bytes,
             on_event=on_event,
         )
+        self._keys._precheck = self._precheck
 
     @property
     def jwks_client(self) -> AsyncJWKSClient:
@@ -363,16 +375,14 @@ class AsyncVerifier(VerifierBase[AsyncJWKSClient]):
             digest = self._digest(token)
             entry = self._recall(digest) if digest is not None else None
             if entry is not None and digest is not None:
-                found = await self._keys._resolve(entry.alg, entry.kid, None)
+                found = await self._keys._resolve(entry.alg, entry.kid)
                 claims = self._serve_recalled(digest, entry, found)
                 if claims is not None:
                     self._outcome("token_cache_hit")
                     return claims
         parsed = self._parse(token)
         rules = self._rules
-        candidates = await self._keys._resolve(
-            parsed.alg, parsed.kid, lambda: precheck(parsed, rules, self._clock())
-        )
+        candidates = await self._keys._resolve(parsed.alg, parsed.kid, parsed)
         key = check_signature(parsed, candidates)
         validate_claims(parsed.claims, typ=parsed.typ, policy=rules.claims, now=self._clock())
         self._remember(digest, parsed, key)

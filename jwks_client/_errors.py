@@ -7,7 +7,7 @@ map to two HTTP answers of a resource server::
     ├── ConfigurationError (also ValueError)   bad arguments at construction
     ├── InvalidTokenError                       answer 401: the token is bad
     │   ├── MalformedTokenError                 not a strict compact JWS, bad header
-    │   ├── AlgorithmNotAllowedError            alg missing, not allowlisted, or unfit for the key
+    │   ├── AlgorithmNotAllowedError            alg missing, none, HS*, or not allowlisted
     │   ├── KeyNotFoundError                    no key for kid/alg, even after the allowed refresh
     │   ├── InvalidSignatureError               signature does not verify
     │   ├── InvalidTokenTypeError               header typ is not the expected one
@@ -104,7 +104,9 @@ class MalformedTokenError(InvalidTokenError):
 
 
 class AlgorithmNotAllowedError(InvalidTokenError):
-    """The header's ``alg`` is missing, not allowlisted, or does not fit the key.
+    """The header's ``alg`` is missing, ``none``, symmetric, or not allowlisted.
+
+    An allowlisted ``alg`` that fits no key of the set is a :class:`KeyNotFoundError`.
 
     Attributes:
         alg: the offending ``alg`` value as a string (``repr`` of a non-string).

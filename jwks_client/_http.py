@@ -25,6 +25,7 @@ Rules
 from __future__ import annotations
 
 import json
+import zlib
 from collections.abc import Generator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -213,7 +214,7 @@ def build_request(
     one (unknown kid) carries ``Cache-Control: no-cache`` so no proxy answers it from
     its cache.
     """
-    headers = {"Accept": accept, "User-Agent": USER_AGENT}
+    headers = {"Accept": accept, "Accept-Encoding": "identity", "User-Agent": USER_AGENT}
     if etag is not None:
         headers["If-None-Match"] = etag
     if last_modified is not None:
@@ -237,16 +238,39 @@ def transport_error(exc: Exception, url: str, timeout: float) -> FetchError:
 
 
 class BodyLimit:
-    """Accumulates a streamed body and aborts past ``limit`` bytes."""
+    """Accumulates a streamed raw body, decoding it in bounded steps, up to ``limit``.
 
-    __slots__ = ("_chunks", "_size", "limit", "url")
+    The cap applies to the decoded body, and decoding never inflates more than the cap
+    allows at a time, so a compression bomb costs at most ``limit`` bytes of memory.
+    ``gzip`` and ``deflate`` content codings are decoded (requests ask for ``identity``,
+    but some servers compress anyway); any other coding is refused.
+    """
 
-    def __init__(self, url: str, limit: int, content_length: str | None) -> None:
+    __slots__ = ("_chunks", "_decoder", "_size", "limit", "url")
+
+    def __init__(
+        self,
+        url: str,
+        limit: int,
+        content_length: str | None,
+        content_encoding: str | None = None,
+    ) -> None:
         self.url = url
         self.limit = limit
         self._chunks: list[bytes] = []
         self._size = 0
-        if content_length is not None:
+        coding = (content_encoding or "identity").strip().lower()
+        if coding in ("", "identity"):
+            self._decoder = None
+        elif coding in ("gzip", "x-gzip", "deflate"):
+            # wbits 47: a gzip or a zlib header (RFC 9110's "deflate" is zlib-wrapped).
+            self._decoder = zlib.decompressobj(47)
+        else:
+            raise FetchError(
+                f"response from {url} uses the unsupported content coding {coding[:40]!r}",
+                url=url,
+            )
+        if content_length is not None and self._decoder is None:
             try:
                 declared = int(content_length)
             except ValueError:
@@ -261,19 +285,44 @@ class BodyLimit:
             limit=self.limit,
         )
 
-    def feed(self, chunk: bytes) -> None:
-        """Add a chunk.
+    def _corrupt(self) -> FetchError:
+        return FetchError(f"response from {self.url} is not valid compressed data", url=self.url)
 
-        Raises:
-            ResponseTooLargeError: the body grew past the cap.
-        """
-        self._size += len(chunk)
+    def _add(self, data: bytes) -> None:
+        self._size += len(data)
         if self._size > self.limit:
             raise self._too_large()
-        self._chunks.append(chunk)
+        self._chunks.append(data)
+
+    def feed(self, chunk: bytes) -> None:
+        """Add a raw chunk as received.
+
+        Raises:
+            ResponseTooLargeError: the decoded body grew past the cap.
+            FetchError: the compressed body is corrupt.
+        """
+        decoder = self._decoder
+        if decoder is None:
+            self._add(chunk)
+            return
+        data = chunk
+        try:
+            while data:
+                room = self.limit - self._size + 1
+                self._add(decoder.decompress(data, room))
+                data = decoder.unconsumed_tail
+        except zlib.error as exc:
+            raise self._corrupt() from exc
 
     def body(self) -> bytes:
-        """Return the body read so far."""
+        """Return the decoded body read so far."""
+        decoder = self._decoder
+        if decoder is not None:
+            try:
+                self._add(decoder.flush())
+            except zlib.error as exc:
+                raise self._corrupt() from exc
+            self._decoder = None
         return b"".join(self._chunks)
 
 
@@ -293,9 +342,20 @@ def _check_status(raw: RawResponse, *, conditional: bool) -> None:
     )
 
 
+#: The longest integer literal read from a document (Python's own default limit, kept
+#: even where the interpreter's limit is lifted, so parsing stays linear).
+_MAX_INT_DIGITS = 4300
+
+
+def _bounded_int(literal: str) -> int:
+    if len(literal) > _MAX_INT_DIGITS:
+        raise ValueError("integer literal too long")
+    return int(literal)
+
+
 def _load_json_object(raw: RawResponse, what: str, error: type[KeySetUnavailableError]) -> Any:
     try:
-        document = json.loads(raw.body)
+        document = json.loads(raw.body, parse_int=_bounded_int)
     except (ValueError, RecursionError) as exc:
         raise error(f"{what} at {raw.url} is not valid JSON", url=raw.url) from exc
     if not isinstance(document, dict):

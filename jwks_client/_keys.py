@@ -11,9 +11,10 @@ Rules:
   accepted); ``use`` other than ``"sig"``; ``key_ops`` without ``"verify"``; a key
   ``alg`` that is not a supported asymmetric JWS algorithm or does not fit the key;
   a ``kid`` that is not a non-empty string; private members (a published private key is
-  never used); RSA moduli outside [2048, 8192] bits, even or unit exponents; EC points
-  of the wrong size, not canonical or not on the curve; OKP key-agreement curves,
-  non-canonical, invalid or small-order Edwards points; any other import failure.
+  never used); RSA moduli outside [2048, 8192] bits, even or unit exponents, exponents
+  longer than 64 bits; EC points of the wrong size, not canonical or not on the curve;
+  OKP key-agreement curves, non-canonical, invalid or small-order Edwards points; any
+  other import failure.
 * The issuer's public numbers are read liberally when unambiguous: ``=`` padding, the
   standard base64 alphabet (``+``, ``/``) and leading zero bytes are accepted and
   normalised to canonical base64url before import. Unknown members (``x5c``, ``x5t``,
@@ -54,6 +55,7 @@ __all__ = [
     "MAX_CANDIDATES",
     "MAX_KEYS",
     "MAX_RSA_BITS",
+    "MAX_RSA_EXPONENT_BITS",
     "MIN_RSA_BITS",
     "KeyRing",
     "PreparedKey",
@@ -68,6 +70,10 @@ MAX_CANDIDATES: Final[int] = 8
 #: Bounds of an acceptable RSA modulus, in bits.
 MIN_RSA_BITS: Final[int] = 2048
 MAX_RSA_BITS: Final[int] = 8192
+#: Longest acceptable RSA public exponent, in bits. OpenSSL refuses longer exponents for
+#: moduli over 3072 bits (such a key would import yet never verify), and a long exponent
+#: makes each verification cost as much as a private-key operation. Real keys use 65537.
+MAX_RSA_EXPONENT_BITS: Final[int] = 64
 
 #: Verifies (signing_input, signature); never raises.
 _Verify = Callable[[bytes, bytes], bool]
@@ -537,6 +543,10 @@ def _import_rsa(entry: dict[str, object], alg: object) -> _Imported:
         raise _Unusable(f"RSA public exponent {e} is even")
     if e >= n:
         raise _Unusable("RSA public exponent is not smaller than the modulus")
+    if e.bit_length() > MAX_RSA_EXPONENT_BITS:
+        raise _Unusable(
+            f"RSA public exponent is {e.bit_length()} bits, more than {MAX_RSA_EXPONENT_BITS}"
+        )
 
     members = {"kty": "RSA", "n": _uint_b64url(n), "e": _uint_b64url(e)}
     public_key = RSAKey.import_key(dict(members)).public_key

@@ -61,6 +61,7 @@ __all__ = [
     "decide",
     "on_failed",
     "on_fetched",
+    "quiet_until",
     "static_state",
 ]
 
@@ -169,11 +170,18 @@ def backoff_delay(failures: int, jitter: float) -> float:
     return delay * (0.5 + 0.5 * jitter)
 
 
-def _refresh_ahead_due(state: CacheState, now: float, policy: CachePolicy) -> bool:
-    if policy.refresh_ahead <= 0 or state.fetched_at is None:
-        return False
+def quiet_until(state: CacheState, policy: CachePolicy) -> float:
+    """Until when a known key is served with nothing else to do: fresh, no refresh due.
+
+    Before this time :func:`decide` answers ``Serve(ring)`` (no background refresh, not
+    stale) for every token whose key the ring holds, so a shell may skip it.
+    """
+    if state.ring is None or state.fetched_at is None:
+        return float("-inf")
+    if policy.refresh_ahead <= 0:
+        return state.fresh_until
     lifetime = state.fresh_until - state.fetched_at
-    return now >= state.fetched_at + lifetime * policy.refresh_ahead
+    return min(state.fresh_until, state.fetched_at + lifetime * policy.refresh_ahead)
 
 
 def _forced_allowed(state: CacheState, now: float, policy: CachePolicy) -> bool:
@@ -197,7 +205,7 @@ def decide(state: CacheState, now: float, *, has_key: bool, policy: CachePolicy)
     if usable and has_key:
         assert ring is not None
         if now < state.fresh_until:
-            due = _refresh_ahead_due(state, now, policy)
+            due = now >= quiet_until(state, policy)
             return Serve(ring, background=due and not in_backoff and not state.refreshing)
         return Serve(ring, background=not in_backoff and not state.refreshing, stale=True)
     if state.refreshing:

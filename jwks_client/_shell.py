@@ -13,7 +13,7 @@ import logging
 import os
 import threading
 from collections import Counter
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Generic, TypeVar
 
@@ -32,6 +32,7 @@ from ._policy import (
     Reject,
     RejectReason,
     decide,
+    quiet_until,
     static_state,
 )
 from ._snapshot import export_snapshot, restore_snapshot
@@ -109,6 +110,8 @@ class KeySourceBase:
         self._closed = False
         self._counts: Counter[str] = Counter()
         self._count_lock = threading.Lock()
+        self._quiet: tuple[CacheState | None, float] = (None, float("-inf"))
+        self._precheck: Callable[[ParsedToken, float], None] | None = None
         self._hook = on_event
         if on_event is not None:
             if not callable(on_event):
@@ -198,6 +201,11 @@ class KeySourceBase:
         else:
             self._bump("key_cache_miss" if waited else "key_cache_hit")
 
+    def _hit(self) -> None:
+        """Count a key lookup served at once from a fresh set (the hot path)."""
+        with self._count_lock:
+            self._counts["key_cache_hit"] += 1
+
     def _detach(self) -> None:
         if self._hook is not None:
             self._store.unsubscribe(self._hook)
@@ -221,13 +229,21 @@ class KeySourceBase:
         return self._store.label()
 
     def _lookup(
-        self, alg: str, kid: str | None
-    ) -> tuple[CacheState, tuple[PreparedKey, ...], Decision]:
+        self, alg: str, kid: str | None, now: float
+    ) -> tuple[CacheState, tuple[PreparedKey, ...], Decision | None]:
+        """Candidates for alg/kid and what to do; ``None`` means "serve, nothing else"."""
         store = self._store
         state = store.state
         ring = state.ring
         found = ring.select(alg, kid) if ring is not None else ()
-        decision = decide(state, self._clock(), has_key=bool(found), policy=self._policy)
+        if found:
+            quiet = self._quiet
+            if quiet[0] is not state:
+                quiet = (state, quiet_until(state, self._policy))
+                self._quiet = quiet
+            if now < quiet[1]:
+                return state, found, None  # the common case, decided without decide()
+        decision = decide(state, now, has_key=bool(found), policy=self._policy)
         if (
             kid is not None
             and isinstance(decision, Refresh)
@@ -366,6 +382,10 @@ class VerifierBase(Generic[_Keys]):
         base = Stats(verified=verified, rejected=outcomes, token_cache_hits=token_hits)
         return keys._store_stats(counts, base)
 
+    def _precheck(self, parsed: ParsedToken, now: float) -> None:
+        """Cheap claims checks on the unverified token before a refresh is spent on it."""
+        validate_claims(parsed.claims, typ=parsed.typ, policy=self._rules.claims, now=now)
+
     def _outcome(self, name: str) -> None:
         with self._outcome_lock:
             self._outcomes[name] += 1
@@ -380,7 +400,7 @@ class VerifierBase(Generic[_Keys]):
             if len(token) > self._rules.max_token_length:
                 return None
             return hashlib.sha256(token.encode("utf-8", "surrogatepass")).digest()
-        if isinstance(token, (bytes, bytearray)):
+        if isinstance(token, bytes):
             if len(token) > self._rules.max_token_length:
                 return None
             return hashlib.sha256(token).digest()

@@ -356,9 +356,12 @@ def _fetch(client: httpx.Client, request: httpx.Request, timeout: float) -> RawR
             body = b""
             if response.status_code == 200:
                 limit = BodyLimit(
-                    url, DEFAULT_MAX_RESPONSE_BYTES, response.headers.get("content-length")
+                    url,
+                    DEFAULT_MAX_RESPONSE_BYTES,
+                    response.headers.get("content-length"),
+                    response.headers.get("content-encoding"),
                 )
-                for chunk in response.iter_bytes():
+                for chunk in response.iter_raw():
                     limit.feed(chunk)
                     if time.monotonic() > deadline:
                         raise httpx.ReadTimeout("body too slow", request=request)

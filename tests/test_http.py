@@ -314,3 +314,40 @@ def test_flow_forced_sends_no_cache() -> None:
     flow = refresh_flow(plan(issuer=None, jwks_uri="https://x/jwks", force=True))
     request = next(flow)
     assert request.headers["cache-control"] == "no-cache"
+
+
+def test_body_limit_decodes_gzip_in_bounded_steps() -> None:
+    """A gzip body is decoded; a bomb stops at the cap without inflating past it."""
+    import gzip
+
+    limit = BodyLimit("https://j", 100, None, "gzip")
+    payload = gzip.compress(b'{"keys": []}')
+    limit.feed(payload[:5])
+    limit.feed(payload[5:])
+    assert limit.body() == b'{"keys": []}'
+    bomb = gzip.compress(b"\0" * 5_000_000)
+    capped = BodyLimit("https://j", 1000, str(len(bomb)), "gzip")
+    with pytest.raises(ResponseTooLargeError, match="1000-byte cap"):
+        capped.feed(bomb)
+    assert sum(len(c) for c in capped._chunks) <= 1000
+
+
+def test_body_limit_refuses_bad_or_unknown_codings() -> None:
+    """Corrupt compressed data and codings other than gzip/deflate are FetchError."""
+    import zlib
+
+    with pytest.raises(FetchError, match="unsupported content coding 'br'"):
+        BodyLimit("https://j", 100, None, "br")
+    corrupt = BodyLimit("https://j", 100, None, "gzip")
+    with pytest.raises(FetchError, match="not valid compressed data"):
+        corrupt.feed(b"not gzip at all")
+    deflate = BodyLimit("https://j", 100, None, "deflate")
+    deflate.feed(zlib.compress(b"{}"))
+    assert deflate.body() == b"{}"
+    assert BodyLimit("https://j", 10, None, " Identity ").body() == b""
+
+
+def test_requests_ask_for_identity_coding() -> None:
+    """Requests ask for an uncompressed body."""
+    request = build_request("https://x/jwks", accept=ACCEPT_JWKS, timeout=1)
+    assert request.headers["accept-encoding"] == "identity"
