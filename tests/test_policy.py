@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 
 import pytest
-from hypothesis import settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
@@ -28,6 +28,7 @@ from jwks_client._policy import (
     on_attempt,
     on_failed,
     on_fetched,
+    quiet_until,
 )
 from jwks_client._types import CachePolicy
 
@@ -284,3 +285,27 @@ class PolicyMachine(RuleBasedStateMachine):
 
 TestPolicyMachine = PolicyMachine.TestCase
 TestPolicyMachine.settings = settings(max_examples=60, stateful_step_count=40, deadline=None)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    fetched_at=st.floats(0, 1e6),
+    lifetime=st.floats(0, 1e5),
+    ratio=st.sampled_from([0.0, 0.5, 0.8, 0.99]),
+    offset=st.floats(-10, 2e5),
+    backoff=st.booleans(),
+    refreshing=st.booleans(),
+)
+def test_quiet_until_agrees_with_decide(
+    fetched_at: float, lifetime: float, ratio: float, offset: float, backoff: bool, refreshing: bool
+) -> None:
+    """Before quiet_until, decide serves a known key with nothing else to do."""
+    policy = CachePolicy(refresh_ahead=ratio)
+    state = on_fetched(INITIAL_STATE, fetched_at, fetched(fetched_at, lifetime), policy=policy)
+    if backoff:
+        state = on_failed(state, fetched_at, ERROR, jitter=0.5)
+    if refreshing:
+        state = on_attempt(state, fetched_at)
+    now = fetched_at + offset
+    if now < quiet_until(state, policy):
+        assert decide(state, now, has_key=True, policy=policy) == Serve(state.ring)  # type: ignore[arg-type]
