@@ -33,8 +33,8 @@ import binascii
 import json
 import math
 import re
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 from ._errors import AlgorithmNotAllowedError, MalformedTokenError
 
@@ -63,7 +63,7 @@ _EXCERPT_LENGTH = 40
 
 _B64URL_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 _B64URL_INDEX = {char: index for index, char in enumerate(_B64URL_ALPHABET)}
-_B64URL_SEGMENT = re.compile(r"[A-Za-z0-9_-]*")
+_B64URL_BYTES = _B64URL_ALPHABET.encode("ascii")
 # Bits of the last character that carry no data, by segment length modulo 4.
 _UNUSED_BITS_MASK = {2: 0b1111, 3: 0b11}
 _TO_STANDARD_ALPHABET = bytes.maketrans(b"-_", b"+/")
@@ -79,9 +79,11 @@ _NOT_BRACKET = re.compile(r"[^\[\]{}]+")
 _BRACKETS_AS_PARENS = str.maketrans("[{]}", "(())")
 
 
-@dataclass(frozen=True, slots=True)
-class ParsedToken:
+class ParsedToken(NamedTuple):
     """A compact JWS split and decoded, its header checked; the signature is unverified.
+
+    A named tuple (immutable, and cheaper to build than a frozen dataclass on the hot
+    path).
 
     Attributes:
         header: the decoded protected header.
@@ -146,20 +148,24 @@ def b64url_decode(segment: str) -> bytes:
     """
     if not isinstance(segment, str):
         raise MalformedTokenError("malformed token: a base64url segment must be text")
-    if _B64URL_SEGMENT.fullmatch(segment) is None:
+    try:
+        raw = segment.encode("ascii")
+    except UnicodeEncodeError:
+        raw = b"\x80"  # any non-alphabet byte: reported below
+    if raw.translate(None, _B64URL_BYTES):
+        # Something outside the alphabet: find the most helpful message.
         if "=" in segment:
             raise MalformedTokenError("malformed token: base64url padding '=' is not allowed")
         if any(char.isspace() for char in segment):
             raise MalformedTokenError("malformed token: whitespace is not allowed")
         raise MalformedTokenError("malformed token: invalid character in a base64url segment")
-    remainder = len(segment) % 4
+    remainder = len(raw) % 4
     if remainder == 1:
         raise MalformedTokenError("malformed token: invalid base64url length")
     if remainder and _B64URL_INDEX[segment[-1]] & _UNUSED_BITS_MASK[remainder]:
         raise MalformedTokenError("malformed token: non-canonical base64url encoding")
     try:
-        standard = segment.encode("ascii").translate(_TO_STANDARD_ALPHABET)
-        return binascii.a2b_base64(standard + _PADDING[remainder])
+        return binascii.a2b_base64(raw.translate(_TO_STANDARD_ALPHABET) + _PADDING[remainder])
     except (binascii.Error, ValueError) as exc:  # unreachable after the checks above
         raise MalformedTokenError("malformed token: invalid base64url") from exc
 
@@ -200,6 +206,14 @@ _DECODER = json.JSONDecoder(
     parse_float=_parse_float,
     parse_int=_parse_int,
 )
+_SCAN: Callable[[str, int], tuple[Any, int]] = _DECODER.scan_once  # type: ignore[attr-defined]
+# A document shorter than MAX_INT_DIGITS cannot hold a longer integer, so it is scanned
+# without the integer hook (the same rules, one Python call fewer per number).
+_SCAN_SHORT: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder(  # type: ignore[attr-defined]
+    object_pairs_hook=_reject_pairs,
+    parse_constant=_reject_constant,
+    parse_float=_parse_float,
+).scan_once
 
 
 def _check_depth(text: str) -> None:
@@ -259,15 +273,24 @@ def loads_strict(data: bytes, what: str) -> dict[str, Any]:
     except UnicodeDecodeError as exc:
         raise MalformedTokenError(f"malformed token: {what} is not valid UTF-8") from exc
     try:
-        _check_depth(text)
-        obj = _DECODER.decode(text)
+        if text.count("[") + text.count("{") > MAX_JSON_DEPTH:
+            _check_depth(text)
+        if text[:1] == "{" and text[-1:] == "}":
+            # The usual shape: scan it directly (the scanner is the decoder's own, with
+            # the same hooks); anything but the one object is invalid JSON.
+            scan = _SCAN_SHORT if len(text) <= MAX_INT_DIGITS else _SCAN
+            obj, end = scan(text, 0)
+            if end != len(text):
+                raise ValueError("extra data after the JSON object")
+        else:
+            obj = _DECODER.decode(text)
         if not isinstance(obj, dict):
             raise _Reject(f"is not a JSON object but {_type_name(obj)}")
         if _SURROGATE_ESCAPE.search(text) is not None:
             _check_no_lone_surrogate(obj)
     except _Reject as exc:
         raise MalformedTokenError(f"malformed token: {what} {exc}") from exc
-    except (ValueError, RecursionError) as exc:  # json.JSONDecodeError is a ValueError
+    except (ValueError, RecursionError, StopIteration) as exc:  # JSONDecodeError: ValueError
         raise MalformedTokenError(f"malformed token: {what} is not valid JSON") from exc
     return obj
 
@@ -360,7 +383,7 @@ def _check_header(
     return alg, kid, typ
 
 
-def _segment(segment: str, what: str) -> bytes:
+def _decode_segment(segment: str, what: str) -> bytes:
     if not segment:
         raise MalformedTokenError(f"malformed token: the {what} segment is empty")
     try:
@@ -424,10 +447,11 @@ def parse_token(
         )
     header_b64, payload_b64, signature_b64 = text.split(".")
 
-    header = loads_strict(_segment(header_b64, "header"), "header")
+    header = loads_strict(_decode_segment(header_b64, "header"), "header")
     alg, kid, typ = _check_header(header, algorithms)
-    signature = _segment(signature_b64, "signature")
-    claims = loads_strict(_segment(payload_b64, "payload"), "payload")
+    signature = _decode_segment(signature_b64, "signature")
+    payload_json = _decode_segment(payload_b64, "payload")
+    claims = loads_strict(payload_json, "payload")
     return ParsedToken(
         header=header,
         claims=claims,
