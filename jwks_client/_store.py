@@ -43,7 +43,14 @@ from ._policy import INITIAL_STATE, CacheState, RefreshMode, on_attempt, on_fail
 from ._types import Clock
 from ._verify import SourceConfig, make_plan
 
-__all__ = ["REGISTRY_SIZE", "Claim", "KeyStore", "StoreCounters", "shared_store"]
+__all__ = [
+    "REGISTRY_SIZE",
+    "Claim",
+    "KeyStore",
+    "StoreCounters",
+    "forget_shared_stores",
+    "shared_store",
+]
 
 logger = logging.getLogger("jwks_client")
 
@@ -280,3 +287,12 @@ def shared_store(config: SourceConfig, clock: Clock) -> KeyStore:
             store = KeyStore(config=config, clock=clock)
         _REGISTRY[key] = store  # (re)inserting renews the entry's lifetime
         return store
+
+
+def forget_shared_stores() -> None:
+    """Drop every shared store: later clients start cold (for test isolation).
+
+    Clients created before keep the store they hold.
+    """
+    with _REGISTRY_GUARD:
+        _REGISTRY.clear()

@@ -45,6 +45,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
 from ._errors import ConfigurationError
+from ._store import forget_shared_stores
 
 __all__ = [
     "FAULT_KINDS",
@@ -55,6 +56,7 @@ __all__ = [
     "Omit",
     "PrivateKey",
     "RecordedRequest",
+    "reset_key_stores",
 ]
 
 
@@ -1496,3 +1498,14 @@ def _reset(handler: _Handler) -> None:
     # is released now (sending the RST) rather than after the handler finishes.
     handler.rfile.close()
     conn.close()
+
+
+def reset_key_stores() -> None:
+    """Forget the process's shared key stores, so the next verifiers start cold.
+
+    Key stores are shared by every verifier of the same source and clock in a process
+    (see the README). Tests that run verifiers against the same issuer URL with the real
+    clock, but expect a cold cache each time, call this first (the pytest plugin's
+    fixtures use fake clocks of their own and need not).
+    """
+    forget_shared_stores()
