@@ -42,6 +42,7 @@ from ._errors import (
     MissingClaimError,
     NotYetValidError,
 )
+from ._types import json_type
 
 __all__ = ["ClaimsPolicy", "validate_claims"]
 
@@ -120,23 +121,7 @@ def _excerpt(value: object) -> str:
         if len(value) > _EXCERPT_LENGTH:
             return repr(value[:_EXCERPT_LENGTH]) + "..."
         return repr(value)
-    return _type_name(value)
-
-
-def _type_name(value: object) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, (int, float)):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "an array"
-    if isinstance(value, dict):
-        return "an object"
-    return f"a {type(value).__name__}"
+    return json_type(value)
 
 
 def _format_time(value: float) -> str:
@@ -178,7 +163,7 @@ def _check_issuer(claims: Mapping[str, Any], issuer: str) -> None:
         raise MissingClaimError("token has no 'iss' claim", claim="iss")
     iss = claims["iss"]
     if not isinstance(iss, str):
-        raise InvalidIssuerError(f"'iss' must be a string, not {_type_name(iss)}", claim="iss")
+        raise InvalidIssuerError(f"'iss' must be a string, not {json_type(iss)}", claim="iss")
     if iss != issuer:
         raise InvalidIssuerError(
             f"token issuer {_excerpt(iss)} is not the expected issuer {issuer!r}", claim="iss"
@@ -203,7 +188,7 @@ def _check_audience(claims: Mapping[str, Any], audiences: frozenset[str]) -> Non
     elif isinstance(aud, list) and aud:
         raise InvalidAudienceError("'aud' array holds a value that is not a string", claim="aud")
     else:
-        found = "an empty array" if isinstance(aud, list) else _type_name(aud)
+        found = "an empty array" if isinstance(aud, list) else json_type(aud)
         raise InvalidAudienceError(
             f"'aud' must be a string or a non-empty array of strings, not {found}", claim="aud"
         )
@@ -221,7 +206,7 @@ def _numeric_date(claims: Mapping[str, Any], name: str) -> float | None:
     value = claims[name]
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise InvalidClaimError(
-            f"{name!r} must be a number of seconds, not {_type_name(value)}", claim=name
+            f"{name!r} must be a number of seconds, not {json_type(value)}", claim=name
         )
     if isinstance(value, float) and not math.isfinite(value):
         raise InvalidClaimError(f"{name!r} must be a finite number, not {value!r}", claim=name)

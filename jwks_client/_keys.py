@@ -48,7 +48,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from joserfc.jwk import ECKey, OKPKey, RSAKey
 
 from ._errors import InvalidKeySetError
-from ._types import ASYMMETRIC_ALGORITHMS
+from ._types import ASYMMETRIC_ALGORITHMS, json_type
 
 __all__ = [
     "EMPTY_KEY_RING",
@@ -341,13 +341,13 @@ def parse_jwks(document: object, *, max_keys: int = MAX_KEYS) -> KeyRing:
             or the array holds more than ``max_keys`` entries.
     """
     if not isinstance(document, dict):
-        raise InvalidKeySetError(f"a JWKS must be a JSON object, got {_json_type(document)}")
+        raise InvalidKeySetError(f"a JWKS must be a JSON object, got {json_type(document)}")
     if "keys" not in document:
         raise InvalidKeySetError('a JWKS must have a "keys" member; this object has none')
     entries = document["keys"]
     if not isinstance(entries, list):
         raise InvalidKeySetError(
-            f'the JWKS "keys" member must be an array, got {_json_type(entries)}'
+            f'the JWKS "keys" member must be an array, got {json_type(entries)}'
         )
     if len(entries) > max_keys:
         raise InvalidKeySetError(
@@ -364,22 +364,6 @@ def parse_jwks(document: object, *, max_keys: int = MAX_KEYS) -> KeyRing:
             reason = f"could not be imported: {type(exc).__name__}: {str(exc)[:200]}"
             skipped.append(SkippedKey(index, _kid_of(entry), reason))
     return KeyRing(keys=tuple(keys), skipped=tuple(skipped))
-
-
-def _json_type(value: object) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, (int, float)):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "an array"
-    if isinstance(value, dict):
-        return "an object"
-    return type(value).__name__
 
 
 def _show(value: object) -> str:
@@ -402,7 +386,7 @@ def _kid_of(entry: object) -> str | None:
 def _prepare(entry: object) -> PreparedKey:
     """Judge and import one JWK; raise ``_Unusable`` with the reason it is skipped."""
     if not isinstance(entry, dict):
-        raise _Unusable(f"entry is {_json_type(entry)}, not a JSON object")
+        raise _Unusable(f"entry is {json_type(entry)}, not a JSON object")
 
     if "kty" not in entry:
         raise _Unusable("kty is missing")

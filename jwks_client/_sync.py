@@ -36,7 +36,47 @@ from ._token import MAX_TOKEN_LENGTH, ParsedToken
 from ._types import CachePolicy, Clock
 from ._verify import DEFAULT_LEEWAY, check_signature
 
-__all__ = ["JWKSClient", "Verifier"]
+__all__ = ["JWKSClient", "Verifier", "send_capped"]
+
+
+def send_capped(
+    client: httpx.Client,
+    request: httpx.Request,
+    *,
+    timeout: float,
+    max_bytes: int,
+    clock: Clock,
+) -> RawResponse:
+    """Send ``request`` (no redirects) and read a 200 body under the size cap and deadline.
+
+    Raises:
+        KeySetUnavailableError: transport failure, timeout, or a body over the cap.
+    """
+    url = str(request.url)
+    deadline = time.monotonic() + timeout
+    try:
+        response = client.send(request, stream=True, follow_redirects=False)
+        try:
+            body = b""
+            if response.status_code == 200:
+                limit = BodyLimit(
+                    url,
+                    max_bytes,
+                    response.headers.get("content-length"),
+                    response.headers.get("content-encoding"),
+                )
+                for chunk in response.iter_raw():
+                    limit.feed(chunk)
+                    if time.monotonic() > deadline:
+                        raise httpx.ReadTimeout("body too slow", request=request)
+                body = limit.body()
+        finally:
+            response.close()
+    except KeySetUnavailableError:
+        raise
+    except Exception as exc:  # the I/O boundary: nothing foreign escapes
+        raise transport_error(exc, url, timeout) from exc
+    return RawResponse(url, response.status_code, response.headers, body, clock())
 
 
 class JWKSClient(KeySourceBase):
@@ -224,32 +264,14 @@ class JWKSClient(KeySourceBase):
             return result
 
     def _send(self, request: httpx.Request) -> RawResponse:
-        url = str(request.url)
-        timeout = self._config.timeout
-        deadline = time.monotonic() + timeout
-        try:
-            response = self._http.send(request, stream=True, follow_redirects=False)
-            try:
-                body = b""
-                if response.status_code == 200:
-                    limit = BodyLimit(
-                        url,
-                        self._config.max_response_bytes,
-                        response.headers.get("content-length"),
-                        response.headers.get("content-encoding"),
-                    )
-                    for chunk in response.iter_raw():
-                        limit.feed(chunk)
-                        if time.monotonic() > deadline:
-                            raise httpx.ReadTimeout("body too slow", request=request)
-                    body = limit.body()
-            finally:
-                response.close()
-        except KeySetUnavailableError:
-            raise
-        except Exception as exc:  # the I/O boundary: nothing foreign escapes
-            raise transport_error(exc, url, timeout) from exc
-        return self._raw(url, response, body)
+        config = self._config
+        return send_capped(
+            self._http,
+            request,
+            timeout=config.timeout,
+            max_bytes=config.max_response_bytes,
+            clock=self._clock,
+        )
 
     def _start_background(self, observed: CacheState) -> None:
         with self._background_guard:

@@ -49,7 +49,6 @@ from ._http import (
     ACCEPT_JWKS,
     DEFAULT_MAX_RESPONSE_BYTES,
     DEFAULT_TIMEOUT,
-    BodyLimit,
     Discovered,
     RawResponse,
     build_request,
@@ -57,10 +56,9 @@ from ._http import (
     discovery_urls,
     read_discovery,
     read_jwks,
-    transport_error,
 )
 from ._keys import KeyRing, PreparedKey, SkippedKey
-from ._sync import Verifier
+from ._sync import Verifier, send_capped
 from ._types import CachePolicy
 from .testing import FakeClock, LocalIssuer
 
@@ -348,31 +346,9 @@ def _fetch(client: httpx.Client, request: httpx.Request, timeout: float) -> RawR
     Raises:
         KeySetUnavailableError: transport failure, timeout or a body over the cap.
     """
-    url = str(request.url)
-    deadline = time.monotonic() + timeout
-    try:
-        response = client.send(request, stream=True, follow_redirects=False)
-        try:
-            body = b""
-            if response.status_code == 200:
-                limit = BodyLimit(
-                    url,
-                    DEFAULT_MAX_RESPONSE_BYTES,
-                    response.headers.get("content-length"),
-                    response.headers.get("content-encoding"),
-                )
-                for chunk in response.iter_raw():
-                    limit.feed(chunk)
-                    if time.monotonic() > deadline:
-                        raise httpx.ReadTimeout("body too slow", request=request)
-                body = limit.body()
-        finally:
-            response.close()
-    except KeySetUnavailableError:
-        raise
-    except Exception as exc:  # the I/O boundary: nothing foreign escapes
-        raise transport_error(exc, url, timeout) from exc
-    return RawResponse(url, response.status_code, response.headers, body, time.time())
+    return send_capped(
+        client, request, timeout=timeout, max_bytes=DEFAULT_MAX_RESPONSE_BYTES, clock=time.time
+    )
 
 
 def _looks_like_discovery(raw: RawResponse) -> bool:
