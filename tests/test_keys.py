@@ -211,7 +211,7 @@ def test_document_that_is_not_an_object_is_refused(document: object, kind: str) 
 
 def test_document_of_a_non_json_type_is_refused() -> None:
     """A Python value outside JSON is refused with its type name."""
-    with pytest.raises(InvalidKeySetError, match="got object"):
+    with pytest.raises(InvalidKeySetError, match="got an object"):
         parse_jwks(object())
 
 
