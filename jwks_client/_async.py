@@ -33,7 +33,7 @@ from ._http import (
 from ._keys import KeyRing, PreparedKey
 from ._policy import CacheState, Refresh, RefreshMode, Reject, Serve
 from ._shell import MAX_ROUNDS, KeySourceBase, StaticJWKS, VerifierBase
-from ._token import MAX_TOKEN_LENGTH, ParsedToken
+from ._token import MAX_TOKEN_LENGTH, ParsedToken, parse_token
 from ._types import CachePolicy, Clock
 from ._verify import DEFAULT_LEEWAY, check_signature
 
@@ -362,31 +362,36 @@ class AsyncVerifier(VerifierBase[AsyncJWKSClient]):
             KeySetUnavailableError: the issuer's keys could not be obtained.
         """
         try:
-            claims = await self._verify(token)
+            digest = None
+            if self._verified is not None:
+                digest = self._digest(token)
+                entry = self._recall(digest) if digest is not None else None
+                if entry is not None and digest is not None:
+                    found = await self._keys._resolve(entry.alg, entry.kid)
+                    recalled = self._serve_recalled(digest, entry, found)
+                    if recalled is not None:
+                        self._outcome("token_cache_hit")
+                        self._outcome("verified")
+                        return recalled
+            rules = self._rules
+            parsed = parse_token(
+                token, algorithms=rules.algorithms, max_length=rules.max_token_length
+            )
+            keys = self._keys
+            # The common case (a fresh, quiet key set) without a decision or a coroutine.
+            candidates = keys._quiet_candidates(parsed.alg, parsed.kid)
+            if candidates is None:
+                candidates = await keys._resolve(parsed.alg, parsed.kid, parsed)
+            key = check_signature(parsed, candidates)
+            claims = parsed.claims
+            validate_claims(claims, typ=parsed.typ, policy=rules.claims, now=self._clock())
+            if digest is not None:
+                self._remember(digest, parsed, key)
         except JWKSClientError as exc:
             self._outcome(type(exc).__name__)
             raise
         self._outcome("verified")
         return claims
-
-    async def _verify(self, token: str | bytes) -> dict[str, Any]:
-        digest = None
-        if self._verified is not None:
-            digest = self._digest(token)
-            entry = self._recall(digest) if digest is not None else None
-            if entry is not None and digest is not None:
-                found = await self._keys._resolve(entry.alg, entry.kid)
-                claims = self._serve_recalled(digest, entry, found)
-                if claims is not None:
-                    self._outcome("token_cache_hit")
-                    return claims
-        parsed = self._parse(token)
-        rules = self._rules
-        candidates = await self._keys._resolve(parsed.alg, parsed.kid, parsed)
-        key = check_signature(parsed, candidates)
-        validate_claims(parsed.claims, typ=parsed.typ, policy=rules.claims, now=self._clock())
-        self._remember(digest, parsed, key)
-        return parsed.claims
 
     async def aclose(self) -> None:
         """Close what this verifier owns; idempotent."""

@@ -37,7 +37,7 @@ from ._policy import (
 )
 from ._snapshot import export_snapshot, restore_snapshot
 from ._store import KeyStore, shared_store
-from ._token import ParsedToken, parse_token
+from ._token import ParsedToken
 from ._types import CachePolicy, Clock
 from ._verify import load_jwks_document, make_source_config, make_token_rules, rejection
 
@@ -200,6 +200,22 @@ class KeySourceBase:
             self._bump("key_cache_miss" if waited else "key_cache_hit", "stale_served")
         else:
             self._bump("key_cache_miss" if waited else "key_cache_hit")
+
+    def _quiet_candidates(self, alg: str, kid: str | None) -> tuple[PreparedKey, ...] | None:
+        """The candidates when the set is fresh and quiet (counted as a hit), else None.
+
+        The answer ``_lookup`` gives without a decision, taken before any I/O-capable path
+        (the verifiers call ``_resolve`` only when this gives None).
+        """
+        state = self._store.state
+        quiet = self._quiet
+        if quiet[0] is state and state.ring is not None and self._clock() < quiet[1]:
+            found = state.ring.select(alg, kid)
+            if found:
+                with self._count_lock:
+                    self._counts["key_cache_hit"] += 1
+                return found
+        return None
 
     def _hit(self) -> None:
         """Count a key lookup served at once from a fresh set (the hot path)."""
@@ -389,10 +405,6 @@ class VerifierBase(Generic[_Keys]):
     def _outcome(self, name: str) -> None:
         with self._outcome_lock:
             self._outcomes[name] += 1
-
-    def _parse(self, token: str | bytes) -> ParsedToken:
-        rules = self._rules
-        return parse_token(token, algorithms=rules.algorithms, max_length=rules.max_token_length)
 
     def _digest(self, token: object) -> bytes | None:
         """The cache key of a token, or None when the token cannot be cached."""

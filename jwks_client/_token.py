@@ -438,26 +438,21 @@ def parse_token(
         raise MalformedTokenError(
             "malformed token: the JWS JSON serialization is not accepted, only the compact form"
         )
-    dots = text.count(".")
-    if dots != 2:
+    parts = text.split(".", 3)  # at most four parts, whatever the input
+    if len(parts) != 3:
+        dots = text.count(".")
         if dots == 4:
             raise MalformedTokenError("malformed token: encrypted (JWE) tokens are not accepted")
         raise MalformedTokenError(
             f"malformed token: expected 3 dot-separated segments, found {dots + 1}"
         )
-    header_b64, payload_b64, signature_b64 = text.split(".")
+    header_b64, payload_b64, signature_b64 = parts
 
     header = loads_strict(_decode_segment(header_b64, "header"), "header")
     alg, kid, typ = _check_header(header, algorithms)
     signature = _decode_segment(signature_b64, "signature")
     payload_json = _decode_segment(payload_b64, "payload")
     claims = loads_strict(payload_json, "payload")
-    return ParsedToken(
-        header=header,
-        claims=claims,
-        signing_input=f"{header_b64}.{payload_b64}".encode("ascii"),
-        signature=signature,
-        alg=alg,
-        kid=kid,
-        typ=typ,
-    )
+    signing_input = f"{header_b64}.{payload_b64}".encode("ascii")
+    # Positional: a named tuple's keyword call binds its arguments in Python.
+    return ParsedToken(header, claims, signing_input, signature, alg, kid, typ)
