@@ -35,7 +35,7 @@ import pytest
 
 from ._errors import ConfigurationError
 from ._sync import Verifier
-from .testing import FakeClock, LocalIssuer
+from .testing import FakeClock, LocalIssuer, reset_key_stores
 
 __all__ = [
     "DEFAULT_AUDIENCE",
@@ -128,6 +128,8 @@ def jwks_clock() -> FakeClock:
 def jwks_issuer(request: pytest.FixtureRequest, jwks_clock: FakeClock) -> Iterator[LocalIssuer]:
     """A real issuer on 127.0.0.1 with an ES256 and an RS256 key, driven by ``jwks_clock``.
 
+    The process's shared key stores are forgotten first, so each test starts cold.
+
     ``@pytest.mark.jwks_issuer(**options)`` (or an indirect parameter) passes other
     :class:`LocalIssuer` options.
 
@@ -135,6 +137,9 @@ def jwks_issuer(request: pytest.FixtureRequest, jwks_clock: FakeClock) -> Iterat
         ConfigurationError: an option LocalIssuer does not take, or a bad value.
     """
     options = _issuer_options(request, jwks_clock)
+    # A new issuer may reuse an earlier one's port: start with no shared key store, so a
+    # verifier on the real clock never meets the keys cached for that earlier issuer.
+    reset_key_stores()
     try:
         issuer = LocalIssuer(**options)
     except TypeError as exc:

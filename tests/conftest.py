@@ -6,7 +6,14 @@ from collections.abc import Iterator
 
 import pytest
 
-from jwks_client.testing import FakeClock, LocalIssuer
+from jwks_client.testing import FakeClock, LocalIssuer, reset_key_stores
+
+
+@pytest.fixture(autouse=True)
+def _cold_key_stores() -> None:
+    """Every test starts with no shared key store: a LocalIssuer that reuses an earlier
+    issuer's port must not meet that issuer's cached keys (tests on the real clock)."""
+    reset_key_stores()
 
 
 @pytest.fixture
