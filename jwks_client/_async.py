@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
 import time
 from collections.abc import Collection, Iterable
 from types import TracebackType
@@ -92,7 +93,10 @@ class AsyncJWKSClient(KeySourceBase):
             on_event=on_event,
         )
         self._owns_client = http_client is None
-        self._http = http_client if http_client is not None else httpx.AsyncClient(timeout=timeout)
+        # Created on the first fetch: a client whose keys are already cached (shared
+        # store, snapshot, static set) never pays for building one.
+        self._http: httpx.AsyncClient | None = http_client
+        self._http_guard = threading.Lock()
         self._background: asyncio.Task[None] | None = None
 
     async def get_key(self, kid: str | None, alg: str) -> PreparedKey:
@@ -148,8 +152,9 @@ class AsyncJWKSClient(KeySourceBase):
             background.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await background
-        if self._owns_client:
-            await self._http.aclose()
+        client = self._http
+        if self._owns_client and client is not None:
+            await client.aclose()
 
     async def __aenter__(self) -> AsyncJWKSClient:
         return self
@@ -226,12 +231,21 @@ class AsyncJWKSClient(KeySourceBase):
             result: Fetched | NotModified = stop.value
             return result
 
+    def _client(self) -> httpx.AsyncClient:
+        client = self._http
+        if client is None:
+            with self._http_guard:
+                client = self._http
+                if client is None:
+                    client = self._http = httpx.AsyncClient(timeout=self._config.timeout)
+        return client
+
     async def _send(self, request: httpx.Request) -> RawResponse:
         url = str(request.url)
         timeout = self._config.timeout
         deadline = time.monotonic() + timeout
         try:
-            response = await self._http.send(request, stream=True, follow_redirects=False)
+            response = await self._client().send(request, stream=True, follow_redirects=False)
             try:
                 body = b""
                 if response.status_code == 200:

@@ -233,6 +233,11 @@ class KeySourceBase:
         return self._store.state
 
     @property
+    def closed(self) -> bool:
+        """Whether ``close()`` / ``aclose()`` was called."""
+        return self._closed
+
+    @property
     def cache_policy(self) -> CachePolicy:
         """The cache policy in force."""
         return self._policy
@@ -385,6 +390,11 @@ class VerifierBase(Generic[_Keys]):
         self._outcome_lock = threading.Lock()
 
     _keys: _Keys
+
+    @property
+    def closed(self) -> bool:
+        """Whether ``close()`` / ``aclose()`` was called."""
+        return self._keys.closed
 
     def stats(self) -> Stats:
         """A snapshot of this verifier's counters, its key cache and its key store."""

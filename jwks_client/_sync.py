@@ -131,7 +131,10 @@ class JWKSClient(KeySourceBase):
             on_event=on_event,
         )
         self._owns_client = http_client is None
-        self._http = http_client if http_client is not None else httpx.Client(timeout=timeout)
+        # Created on the first fetch: a client whose keys are already cached (shared
+        # store, snapshot, static set) never pays for building one.
+        self._http: httpx.Client | None = http_client
+        self._http_guard = threading.Lock()
         self._background_guard = threading.Lock()
         self._background: threading.Thread | None = None
 
@@ -186,8 +189,9 @@ class JWKSClient(KeySourceBase):
         background = self._background
         if background is not None:
             background.join(timeout=self._config.timeout * 2 + 1)
-        if self._owns_client:
-            self._http.close()
+        client = self._http
+        if self._owns_client and client is not None:
+            client.close()
 
     def __enter__(self) -> JWKSClient:
         return self
@@ -263,10 +267,19 @@ class JWKSClient(KeySourceBase):
             result: Fetched | NotModified = stop.value
             return result
 
+    def _client(self) -> httpx.Client:
+        client = self._http
+        if client is None:
+            with self._http_guard:
+                client = self._http
+                if client is None:
+                    client = self._http = httpx.Client(timeout=self._config.timeout)
+        return client
+
     def _send(self, request: httpx.Request) -> RawResponse:
         config = self._config
         return send_capped(
-            self._http,
+            self._client(),
             request,
             timeout=config.timeout,
             max_bytes=config.max_response_bytes,

@@ -212,3 +212,18 @@ def test_token_cache_async(issuer: LocalIssuer, clock: FakeClock) -> None:
                 await verifier.verify(token)
 
     asyncio.run(main())
+
+
+def test_http_client_created_lazily_and_closed(issuer: LocalIssuer, clock: FakeClock) -> None:
+    """No HTTP client is built until a fetch; an owned one is closed by close()."""
+    first = JWKSClient(issuer.jwks_uri, require_https=False, clock=clock)
+    first.key_set()
+    second = JWKSClient(issuer.jwks_uri, require_https=False, clock=clock)
+    assert second.key_set() is first.key_set()  # the shared store: no fetch, no client
+    assert second._http is None
+    owned = first._http
+    assert owned is not None and not owned.is_closed
+    first.close()
+    second.close()
+    assert first.closed and second.closed and owned.is_closed
+    assert issuer.request_count("jwks") == 1

@@ -6,24 +6,16 @@ import gc
 from collections.abc import Iterator
 from typing import Any
 
-import httpx
 import pytest
 from flask import Flask, g
 from flask.testing import FlaskClient
 from werkzeug.exceptions import Unauthorized
 
-from jwks_client import ConfigurationError, Verifier
+from jwks_client import ConfigurationError
 from jwks_client.integrations.flask import EXTENSION_KEY, BearerHTTPException, JWKSAuth
 from jwks_client.testing import FakeClock, LocalIssuer
 
 AUD = "https://api.example.com"
-
-
-def http_client(verifier: Verifier) -> httpx.Client:
-    """The HTTP client the verifier owns (to observe whether it was closed)."""
-    client = verifier.jwks_client._http
-    assert isinstance(client, httpx.Client)
-    return client
 
 
 def add_routes(app: Flask, auth: JWKSAuth) -> None:
@@ -171,7 +163,7 @@ def test_one_verifier_per_app_kept_open(
         assert client.get("/me", headers=auth_header(issuer.token())).status_code == 200
     assert issuer.request_count("jwks") == 1
     assert app.extensions[EXTENSION_KEY].verifier is verifier
-    assert not http_client(verifier).is_closed
+    assert not verifier.closed
 
 
 def test_close_closes_the_verifier(issuer: LocalIssuer, clock: FakeClock) -> None:
@@ -179,7 +171,7 @@ def test_close_closes_the_verifier(issuer: LocalIssuer, clock: FakeClock) -> Non
     app, auth = make_app(issuer, clock)
     verifier = auth.verifier(app)
     auth.close(app)
-    assert http_client(verifier).is_closed
+    assert verifier.closed
     assert EXTENSION_KEY not in app.extensions
     auth.close(app)
     with app.app_context(), pytest.raises(ConfigurationError, match="init_app was not called"):
@@ -192,7 +184,7 @@ def test_verifier_closes_with_the_app(issuer: LocalIssuer, clock: FakeClock) -> 
     verifier = auth.verifier(app)
     del app
     gc.collect()
-    assert http_client(verifier).is_closed
+    assert verifier.closed
 
 
 def test_factory_pattern_reads_app_config(issuer: LocalIssuer, clock: FakeClock) -> None:
