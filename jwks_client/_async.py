@@ -36,7 +36,7 @@ from ._policy import CacheState, Refresh, RefreshMode, Reject, Serve
 from ._shell import MAX_ROUNDS, KeySourceBase, StaticJWKS, VerifierBase
 from ._token import MAX_TOKEN_LENGTH, ParsedToken, parse_token
 from ._types import CachePolicy, Clock
-from ._verify import DEFAULT_LEEWAY, check_signature
+from ._verify import DEFAULT_LEEWAY, check_key_issuer, check_signature
 
 __all__ = ["AsyncJWKSClient", "AsyncVerifier"]
 
@@ -397,6 +397,7 @@ class AsyncVerifier(VerifierBase[AsyncJWKSClient]):
             if candidates is None:
                 candidates = await keys._resolve(parsed.alg, parsed.kid, parsed)
             key = check_signature(parsed, candidates)
+            check_key_issuer(parsed, key)
             claims = parsed.claims
             validate_claims(claims, typ=parsed.typ, policy=rules.claims, now=self._clock())
             if digest is not None:

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from ._claims import ClaimsPolicy, validate_claims
 from ._errors import (
     ConfigurationError,
+    InvalidIssuerError,
     InvalidKeySetError,
     InvalidSignatureError,
     JWKSClientError,
@@ -35,6 +36,7 @@ __all__ = [
     "DEFAULT_LEEWAY",
     "SourceConfig",
     "TokenRules",
+    "check_key_issuer",
     "check_signature",
     "load_jwks_document",
     "make_plan",
@@ -290,6 +292,32 @@ def check_signature(parsed: ParsedToken, candidates: tuple[PreparedKey, ...]) ->
         f"signature does not verify with {'the' if tried == 1 else f'any of {tried}'} "
         f"matching key{'s' if tried != 1 else ''} (alg {alg})"
     )
+
+
+def check_key_issuer(parsed: ParsedToken, key: PreparedKey) -> None:
+    """Refuse a token whose ``iss`` is not the issuer its signing key is published for.
+
+    Some key sets bind each key to an issuer (Microsoft Entra's non-standard per-key
+    ``issuer`` member, with a ``{tenantid}`` placeholder filled from the token's ``tid``).
+    A key bound so signs only for that issuer, as Microsoft's own validation requires;
+    keys without the member are not constrained.
+
+    Raises:
+        InvalidIssuerError: the token's ``iss`` is not the key's issuer.
+    """
+    bound = key.issuer
+    if bound is None:
+        return
+    claims = parsed.claims
+    tid = claims.get("tid")
+    expected = bound.replace("{tenantid}", tid if isinstance(tid, str) else "\x00")
+    if claims.get("iss") != expected:
+        shown = repr(claims.get("iss"))[:120]
+        raise InvalidIssuerError(
+            f"token issuer {shown} is not the issuer its signing key "
+            f"{key.kid!r} is published for ({bound!r})",
+            claim="iss",
+        )
 
 
 def precheck(parsed: ParsedToken, rules: TokenRules, now: float) -> None:

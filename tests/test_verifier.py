@@ -471,3 +471,19 @@ def test_kid_confirmed_absent_is_remembered(
     new_kid = issuer.add_key("ES256", kid="ghost")
     assert verifier.verify(issuer.token(kid=new_kid))["sub"] == "user-1"
     assert issuer.request_count("jwks") == 4
+
+
+def test_key_bound_to_an_issuer_signs_only_for_it(make: Make, issuer: LocalIssuer) -> None:
+    """A key published with a per-key issuer (Entra's {tenantid} template) verifies only
+    tokens whose iss is that issuer for the token's tid."""
+    template = issuer.issuer + "/{tenantid}"
+    kid = issuer.add_key("ES256", jwk_extra={"issuer": template})
+    verifier = make(audience=AUD)
+    good = issuer.token({"iss": issuer.issuer + "/t1", "tid": "t1"}, kid=kid)
+    tenant_verifier = make(issuer=issuer.issuer + "/t1", jwks_uri=issuer.jwks_uri)
+    assert tenant_verifier.verify(good)["tid"] == "t1"
+    # Same key, but the token claims the configured issuer rather than the key's one.
+    with pytest.raises(InvalidIssuerError, match="is published for"):
+        verifier.verify(issuer.token({"tid": "t1"}, kid=kid))
+    with pytest.raises(InvalidIssuerError, match="is published for"):
+        tenant_verifier.verify(issuer.token({"iss": issuer.issuer + "/t1"}, kid=kid))
