@@ -39,7 +39,13 @@ from ._snapshot import export_snapshot, restore_snapshot
 from ._store import KeyStore, shared_store
 from ._token import ParsedToken
 from ._types import CachePolicy, Clock
-from ._verify import load_jwks_document, make_source_config, make_token_rules, rejection
+from ._verify import (
+    load_jwks_document,
+    make_source_config,
+    make_token_rules,
+    precheck,
+    rejection,
+)
 
 __all__ = ["KeySourceBase", "VerifierBase", "logger"]
 
@@ -410,7 +416,7 @@ class VerifierBase(Generic[_Keys]):
 
     def _precheck(self, parsed: ParsedToken, now: float) -> None:
         """Cheap claims checks on the unverified token before a refresh is spent on it."""
-        validate_claims(parsed.claims, typ=parsed.typ, policy=self._rules.claims, now=now)
+        precheck(parsed, self._rules, now)
 
     def _outcome(self, name: str) -> None:
         with self._outcome_lock:
