@@ -193,3 +193,25 @@ def test_errors_pickle_and_clone() -> None:
     assert claim.claim == "exp"
     clone = error.clone()
     assert clone is not error and clone.status_code == 503 and clone.__traceback__ is None
+
+
+def test_every_public_name_is_documented() -> None:
+    """Every exported name, and every public method or property of a class, has a docstring."""
+    import jwks_client.testing
+
+    missing = []
+    for module in (jwks_client, jwks_client.testing):
+        for name in module.__all__:
+            obj = getattr(module, name)
+            if name.isupper() or name.startswith("__"):
+                continue
+            if not inspect.getdoc(obj):
+                missing.append(f"{module.__name__}.{name}")
+            if inspect.isclass(obj):
+                for attr, value in vars(obj).items():
+                    target = value.fget if isinstance(value, property) else value
+                    if attr.startswith("_") or not callable(target):
+                        continue
+                    if not inspect.getdoc(target):
+                        missing.append(f"{module.__name__}.{name}.{attr}")
+    assert missing == []
