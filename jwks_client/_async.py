@@ -255,10 +255,15 @@ class AsyncJWKSClient(KeySourceBase):
                         response.headers.get("content-length"),
                         response.headers.get("content-encoding"),
                     )
-                    async for chunk in response.aiter_raw():
-                        limit.feed(chunk)
-                        if time.monotonic() > deadline:
-                            raise httpx.ReadTimeout("body too slow", request=request)
+                    chunks = response.aiter_raw()
+                    try:
+                        async for chunk in chunks:
+                            limit.feed(chunk)
+                            if time.monotonic() > deadline:
+                                raise httpx.ReadTimeout("body too slow", request=request)
+                    finally:
+                        # Closed here, in this task, not left to the garbage collector.
+                        await chunks.aclose()  # type: ignore[attr-defined]
                     body = limit.body()
             finally:
                 await response.aclose()

@@ -65,10 +65,14 @@ def send_capped(
                     response.headers.get("content-length"),
                     response.headers.get("content-encoding"),
                 )
-                for chunk in response.iter_raw():
-                    limit.feed(chunk)
-                    if time.monotonic() > deadline:
-                        raise httpx.ReadTimeout("body too slow", request=request)
+                chunks = response.iter_raw()
+                try:
+                    for chunk in chunks:
+                        limit.feed(chunk)
+                        if time.monotonic() > deadline:
+                            raise httpx.ReadTimeout("body too slow", request=request)
+                finally:
+                    chunks.close()  # type: ignore[attr-defined]
                 body = limit.body()
         finally:
             response.close()

@@ -69,6 +69,7 @@ class Facade:
         if self.loop is not None:
             assert isinstance(self.verifier, AsyncVerifier)
             self.loop.run_until_complete(self.verifier.aclose())
+            self.loop.run_until_complete(self.loop.shutdown_asyncgens())
             self.loop.close()
         else:
             assert isinstance(self.verifier, Verifier)

@@ -76,6 +76,7 @@ class Facade:
             assert isinstance(self.verifier, AsyncVerifier)
             self.loop.run_until_complete(self.verifier.aclose())
             self.loop.run_until_complete(self.loop.shutdown_default_executor())
+            self.loop.run_until_complete(self.loop.shutdown_asyncgens())
             self.loop.close()
         else:
             assert isinstance(self.verifier, Verifier)

@@ -103,6 +103,7 @@ class Shell:
                 self.verifier = AsyncVerifier(issuer_url, http_client=self._client, **options)
             except BaseException:
                 self.loop.run_until_complete(self._client.aclose())
+                self.loop.run_until_complete(self.loop.shutdown_asyncgens())
                 self.loop.close()
                 raise
 
@@ -129,6 +130,7 @@ class Shell:
             assert isinstance(self._client, httpx.AsyncClient)
             self.loop.run_until_complete(self.verifier.aclose())
             self.loop.run_until_complete(self._client.aclose())
+            self.loop.run_until_complete(self.loop.shutdown_asyncgens())
             self.loop.close()
         else:
             assert isinstance(self.verifier, Verifier)
