@@ -157,3 +157,22 @@ def test_async_multi(tenants: tuple[LocalIssuer, ...], clock: FakeClock) -> None
 
     assert asyncio.run(main()) == sorted([a.issuer, b.issuer])
     assert a.request_count("jwks") == 1 and b.request_count("jwks") == 1
+
+
+def test_shared_jwks_uri_means_one_fetch(
+    tenants: tuple[LocalIssuer, ...], clock: FakeClock
+) -> None:
+    """With one jwks_uri for every issuer, all issuers share one key store and one fetch."""
+    a, b, _ = tenants
+    with MultiIssuerVerifier(
+        [a.issuer, b.issuer],
+        audience=AUD,
+        require_https=False,
+        clock=clock,
+        jwks_uri=a.jwks_uri,
+    ) as verifier:
+        assert verifier.verify(a.token())["iss"] == a.issuer
+        # A token of issuer b, signed by a key of the shared set.
+        assert verifier.verify(a.token({"iss": b.issuer}))["iss"] == b.issuer
+    assert a.request_count("jwks") == 1
+    assert b.request_count() == 0
