@@ -1,8 +1,8 @@
 """The asyncio shell: ``AsyncJWKSClient`` and ``AsyncVerifier``.
 
-It owns the lock, the ``httpx.AsyncClient`` and the background task, and only drives
-the pure core. It is the mirror image of ``_sync.py``. An instance belongs to one event
-loop.
+It owns the ``httpx.AsyncClient`` and the background task, waits on the key store's
+in-flight refresh with ``asyncio.wrap_future``, and only drives the pure core. It is
+the mirror image of ``_sync.py``. An instance belongs to one event loop.
 """
 
 from __future__ import annotations
@@ -271,7 +271,7 @@ class AsyncJWKSClient(KeySourceBase):
             raise
         except Exception as exc:  # the I/O boundary: nothing foreign escapes
             raise transport_error(exc, url, timeout) from exc
-        return self._raw(url, response, body)
+        return RawResponse(url, response.status_code, response.headers, body, self._clock())
 
     def _start_background(self, observed: CacheState) -> None:
         running = self._background is not None and not self._background.done()

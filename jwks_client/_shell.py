@@ -22,7 +22,6 @@ from cachetools import TLRUCache
 from ._claims import validate_claims
 from ._errors import ConfigurationError, FetchError, InvalidKeySetError, KeySetUnavailableError
 from ._events import EventHook, Stats
-from ._http import RawResponse
 from ._keys import KeyRing, PreparedKey
 from ._policy import (
     CacheState,
@@ -45,6 +44,7 @@ from ._verify import (
     make_token_rules,
     precheck,
     rejection,
+    unavailable,
 )
 
 __all__ = ["KeySourceBase", "VerifierBase", "logger"]
@@ -218,8 +218,7 @@ class KeySourceBase:
         if quiet[0] is state and state.ring is not None and self._clock() < quiet[1]:
             found = state.ring.select(alg, kid)
             if found:
-                with self._count_lock:
-                    self._counts["key_cache_hit"] += 1
+                self._hit()
                 return found
         return None
 
@@ -303,10 +302,7 @@ class KeySourceBase:
         return ring
 
     def _unavailable(self) -> KeySetUnavailableError:
-        error = self._state.last_error
-        if error is None:
-            return KeySetUnavailableError(f"keys for {self._label()} are unavailable")
-        return error.clone()
+        return unavailable(self._state.last_error, label=self._label())
 
     def _wait_timeout(self) -> float:
         """How long a caller waits for another caller's refresh (discovery + JWKS)."""
@@ -317,15 +313,6 @@ class KeySourceBase:
         return FetchError(
             f"timed out after {self._wait_timeout():g}s waiting for the refresh of {label}",
             url=self._state.jwks_uri,
-        )
-
-    def _raw(self, url: str, response: Any, body: bytes) -> RawResponse:
-        return RawResponse(
-            url=url,
-            status_code=response.status_code,
-            headers=response.headers,
-            body=body,
-            received_at=self._clock(),
         )
 
 

@@ -1,7 +1,8 @@
 """The synchronous shell: ``JWKSClient`` and ``Verifier``.
 
-It owns the lock, the ``httpx.Client`` and the background thread, and only drives the
-pure core. ``_async.py`` is its mirror image.
+It owns the ``httpx.Client`` and the background thread, waits on the key store's
+in-flight refresh with ``Future.result``, and only drives the pure core. ``_async.py``
+is its mirror image.
 """
 
 from __future__ import annotations

@@ -44,6 +44,7 @@ __all__ = [
     "make_token_rules",
     "precheck",
     "rejection",
+    "unavailable",
 ]
 
 #: Seconds of clock skew tolerated on exp/nbf/iat.
@@ -261,13 +262,18 @@ def make_plan(config: SourceConfig, state: CacheState, now: float, *, forced: bo
     )
 
 
+def unavailable(error: KeySetUnavailableError | None, *, label: str) -> KeySetUnavailableError:
+    """The keys-unavailable exception: a clone of the last refresh failure, if any."""
+    if error is None:
+        return KeySetUnavailableError(f"keys for {label} are unavailable")
+    return error.clone()
+
+
 def rejection(decision: Reject, *, kid: str | None, alg: str, label: str) -> JWKSClientError:
     """The exception for a policy rejection (a fresh instance, safe to raise anywhere)."""
     error = decision.error
     if decision.reason is RejectReason.UNAVAILABLE:
-        if error is None:
-            return KeySetUnavailableError(f"keys for {label} are unavailable")
-        return error.clone()
+        return unavailable(error, label=label)
     what = f"kid {kid!r}" if kid is not None else "a kid-less token"
     message = f"no key for {what} with alg {alg} in the key set of {label}"
     if error is not None:
