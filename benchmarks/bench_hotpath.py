@@ -117,11 +117,11 @@ def stage_contenders(verifier: Verifier, fixture: Fixture) -> tuple[list[Contend
     notes: list[str] = []
     stages: list[Contender] = [Contender("minimal parse (baseline)", call=fixture.minimal_parse)]
     try:
+        import time
+
         from jwks_client._claims import validate_claims
         from jwks_client._token import parse_token
         from jwks_client._verify import check_signature
-
-        import time
 
         engine = verifier.jwks_client.engine
         rules = verifier._checker.rules

@@ -20,6 +20,8 @@ from typing import Any, TypeVar
 
 import httpx
 
+from ._checker import Job, TokenChecker
+from ._claims import ClaimsPolicy
 from ._config import DEFAULT_LEEWAY
 from ._engine import Background, Flow, Lead, StaticJWKS, Wait
 from ._errors import JWKSClientError, KeySetUnavailableError
@@ -39,7 +41,7 @@ from ._token import MAX_TOKEN_LENGTH
 from ._types import CachePolicy, Clock
 from ._values import Fetched, FetchPlan, NotModified, RawResponse
 
-__all__ = ["AsyncJWKSClient", "AsyncVerifier"]
+__all__ = ["AsyncJWKSClient", "AsyncVerifier", "verify_job"]
 
 _T = TypeVar("_T")
 
@@ -304,6 +306,25 @@ class _ClientClosed(Exception):
     """The HTTP client was closed by its owner before a refresh could use it."""
 
 
+async def verify_job(
+    checker: TokenChecker, job: Job, policy: ClaimsPolicy, keys: AsyncJWKSClient, token: str | bytes
+) -> dict[str, Any]:
+    """Verify a parsed (or recalled) token with the keys of ``keys``; return its claims.
+
+    The body of every verifier's ``verify`` (single- and multi-issuer) once the job is made.
+
+    Raises:
+        InvalidTokenError: the token is rejected (a subclass says why).
+        KeySetUnavailableError: the issuer's keys could not be obtained.
+    """
+    # The common case (a fresh, quiet key set) without a decision or a coroutine.
+    candidates = keys.engine.fresh_candidates(job.alg, job.kid)
+    if candidates is None:
+        precheck = partial(checker.precheck, job, policy)
+        candidates = await keys.candidates(job.alg, job.kid, precheck=precheck)
+    return checker.complete(job, candidates, policy, token)
+
+
 class AsyncVerifier(VerifierBase[AsyncJWKSClient]):
     """Verify JWT access tokens issued by one issuer.
 
@@ -384,7 +405,6 @@ class AsyncVerifier(VerifierBase[AsyncJWKSClient]):
             on_event=on_event,
             store_registry=store_registry,
         )
-        self._engine = self._keys.engine
 
     @property
     def jwks_client(self) -> AsyncJWKSClient:
@@ -399,15 +419,9 @@ class AsyncVerifier(VerifierBase[AsyncJWKSClient]):
             KeySetUnavailableError: the issuer's keys could not be obtained.
         """
         checker = self._checker
-        policy = self._claims_policy
         try:
             job = checker.begin(token)
-            # The common case (a fresh, quiet key set) without a decision or a coroutine.
-            candidates = self._engine.fresh_candidates(job.alg, job.kid)
-            if candidates is None:
-                precheck = partial(checker.precheck, job, policy)
-                candidates = await self._keys.candidates(job.alg, job.kid, precheck=precheck)
-            return checker.complete(job, candidates, policy, token)
+            return await verify_job(checker, job, self._claims_policy, self._keys, token)
         except JWKSClientError as exc:
             checker.rejected(exc)
             raise

@@ -20,7 +20,6 @@ import threading
 import time
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
-from functools import partial
 from types import TracebackType
 from typing import Any, Generic, TypeVar
 
@@ -28,6 +27,7 @@ import httpx
 from cachetools import LRUCache
 
 from ._async import AsyncJWKSClient
+from ._async import verify_job as verify_job_async
 from ._checker import Job, TokenChecker
 from ._claims import ClaimsPolicy
 from ._config import (
@@ -39,7 +39,7 @@ from ._config import (
 )
 from ._errors import ConfigurationError, InvalidIssuerError, JWKSClientError, MissingClaimError
 from ._http import DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_TIMEOUT
-from ._sync import JWKSClient
+from ._sync import JWKSClient, verify_job
 from ._token import MAX_TOKEN_LENGTH
 
 __all__ = ["AsyncMultiIssuerVerifier", "MultiIssuerVerifier"]
@@ -272,13 +272,7 @@ class MultiIssuerVerifier(_MultiBase[JWKSClient]):
         try:
             job = checker.begin(token)
             source = self._source_for(job, JWKSClient)
-            policy = source.policy
-            keys = source.keys
-            candidates = keys.engine.fresh_candidates(job.alg, job.kid)
-            if candidates is None:
-                precheck = partial(checker.precheck, job, policy)
-                candidates = keys.candidates(job.alg, job.kid, precheck=precheck)
-            return checker.complete(job, candidates, policy, token)
+            return verify_job(checker, job, source.policy, source.keys, token)
         except JWKSClientError as exc:
             checker.rejected(exc)
             raise
@@ -339,13 +333,7 @@ class AsyncMultiIssuerVerifier(_MultiBase[AsyncJWKSClient]):
         try:
             job = checker.begin(token)
             source = self._source_for(job, AsyncJWKSClient)
-            policy = source.policy
-            keys = source.keys
-            candidates = keys.engine.fresh_candidates(job.alg, job.kid)
-            if candidates is None:
-                precheck = partial(checker.precheck, job, policy)
-                candidates = await keys.candidates(job.alg, job.kid, precheck=precheck)
-            return checker.complete(job, candidates, policy, token)
+            return await verify_job_async(checker, job, source.policy, source.keys, token)
         except JWKSClientError as exc:
             checker.rejected(exc)
             raise

@@ -19,6 +19,8 @@ from typing import Any, TypeVar
 
 import httpx
 
+from ._checker import Job, TokenChecker
+from ._claims import ClaimsPolicy
 from ._config import DEFAULT_LEEWAY
 from ._engine import Background, Flow, Lead, StaticJWKS, Wait
 from ._errors import JWKSClientError, KeySetUnavailableError
@@ -38,7 +40,7 @@ from ._token import MAX_TOKEN_LENGTH
 from ._types import CachePolicy, Clock
 from ._values import Fetched, FetchPlan, NotModified, RawResponse
 
-__all__ = ["JWKSClient", "Verifier", "send_capped"]
+__all__ = ["JWKSClient", "Verifier", "send_capped", "verify_job"]
 
 _T = TypeVar("_T")
 
@@ -322,6 +324,25 @@ class JWKSClient(KeyClientBase):
             thread.start()
 
 
+def verify_job(
+    checker: TokenChecker, job: Job, policy: ClaimsPolicy, keys: JWKSClient, token: str | bytes
+) -> dict[str, Any]:
+    """Verify a parsed (or recalled) token with the keys of ``keys``; return its claims.
+
+    The body of every verifier's ``verify`` (single- and multi-issuer) once the job is made.
+
+    Raises:
+        InvalidTokenError: the token is rejected (a subclass says why).
+        KeySetUnavailableError: the issuer's keys could not be obtained.
+    """
+    # The common case (a fresh, quiet key set) without a decision.
+    candidates = keys.engine.fresh_candidates(job.alg, job.kid)
+    if candidates is None:
+        precheck = partial(checker.precheck, job, policy)
+        candidates = keys.candidates(job.alg, job.kid, precheck=precheck)
+    return checker.complete(job, candidates, policy, token)
+
+
 class Verifier(VerifierBase[JWKSClient]):
     """Verify JWT access tokens issued by one issuer.
 
@@ -402,7 +423,6 @@ class Verifier(VerifierBase[JWKSClient]):
             on_event=on_event,
             store_registry=store_registry,
         )
-        self._engine = self._keys.engine
 
     @property
     def jwks_client(self) -> JWKSClient:
@@ -417,15 +437,9 @@ class Verifier(VerifierBase[JWKSClient]):
             KeySetUnavailableError: the issuer's keys could not be obtained.
         """
         checker = self._checker
-        policy = self._claims_policy
         try:
             job = checker.begin(token)
-            # The common case (a fresh, quiet key set) without a decision.
-            candidates = self._engine.fresh_candidates(job.alg, job.kid)
-            if candidates is None:
-                precheck = partial(checker.precheck, job, policy)
-                candidates = self._keys.candidates(job.alg, job.kid, precheck=precheck)
-            return checker.complete(job, candidates, policy, token)
+            return verify_job(checker, job, self._claims_policy, self._keys, token)
         except JWKSClientError as exc:
             checker.rejected(exc)
             raise

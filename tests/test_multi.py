@@ -176,3 +176,44 @@ def test_shared_jwks_uri_means_one_fetch(
         assert verifier.verify(a.token({"iss": b.issuer}))["iss"] == b.issuer
     assert a.request_count("jwks") == 1
     assert b.request_count() == 0
+
+
+def test_options_validated_once_without_a_throwaway_source(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Construction validates every option and registers no key store; a bad one fails."""
+    from jwks_client import KeyStoreRegistry
+
+    registry = KeyStoreRegistry()
+    with MultiIssuerVerifier(
+        ["https://a.example"], audience=AUD, store_registry=registry
+    ) as verifier:
+        assert verifier.live_issuers == ()
+    assert len(registry) == 0
+    with pytest.raises(ConfigurationError, match="timeout"):
+        MultiIssuerVerifier(["https://a.example"], audience=AUD, timeout=0)
+    with pytest.raises(ConfigurationError, match="leeway"):
+        MultiIssuerVerifier(["https://a.example"], audience=AUD, leeway=-1)
+    with pytest.raises(ConfigurationError, match="jwks_uri"):
+        MultiIssuerVerifier(["https://a.example"], audience=AUD, jwks_uri="http://x/jwks")
+    with pytest.raises(TypeError, match="no_such_option"):
+        MultiIssuerVerifier(["https://a.example"], audience=AUD, no_such_option=1)
+
+
+def test_each_token_is_parsed_once(
+    tenants: tuple[LocalIssuer, ...], clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Choosing the issuer and verifying the token share one parse."""
+    from jwks_client import _checker
+
+    a = tenants[0]
+    calls = []
+    real = _checker.parse_token
+
+    def counting(*args: object, **kwargs: object) -> object:
+        calls.append(1)
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(_checker, "parse_token", counting)
+    with MultiIssuerVerifier([a.issuer], audience=AUD, require_https=False, clock=clock) as v:
+        assert v.verify(a.token())["iss"] == a.issuer
+        assert v.verify(a.token())["iss"] == a.issuer
+    assert len(calls) == 2
