@@ -66,6 +66,7 @@ PUBLIC = [
 PURE = [
     "_errors",
     "_types",
+    "_messages",
     "_events",
     "_cache_control",
     "_keys",
@@ -81,7 +82,7 @@ FORBIDDEN = {"time", "threading", "asyncio", "socket", "logging", "random"}
 #: Each module may import only modules of an earlier layer (or its own).
 LAYERS = [
     {"_errors"},
-    {"_types", "_events"},
+    {"_types", "_messages", "_events"},
     {"_cache_control", "_keys", "_token", "_claims"},
     {"_http"},
     {"_policy"},
