@@ -22,6 +22,7 @@ from cachetools import LRUCache
 
 from ._async import AsyncVerifier
 from ._errors import ConfigurationError, InvalidIssuerError, MissingClaimError
+from ._messages import SHOWN_LONG_CHARS, shown
 from ._sync import Verifier
 from ._token import MAX_TOKEN_LENGTH, parse_token
 from ._types import ASYMMETRIC_ALGORITHMS, DEFAULT_ALGORITHMS
@@ -118,8 +119,9 @@ class _MultiBase(Generic[_V]):
         if issuer is None:
             raise MissingClaimError("token has no iss claim", claim="iss")
         if not isinstance(issuer, str) or not self.allows(issuer):
-            shown = repr(issuer)[:120]
-            raise InvalidIssuerError(f"issuer {shown} is not accepted", claim="iss")
+            raise InvalidIssuerError(
+                f"issuer {shown(issuer, SHOWN_LONG_CHARS)} is not accepted", claim="iss"
+            )
         return issuer
 
     def _verifier_for(self, issuer: str, make: Callable[[str], _V]) -> _V:

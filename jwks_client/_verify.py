@@ -28,6 +28,7 @@ from ._errors import (
 )
 from ._http import FetchPlan, check_url
 from ._keys import KeyRing, PreparedKey, parse_jwks
+from ._messages import SHOWN_LONG_CHARS, shown
 from ._policy import CacheState, Reject, RejectReason
 from ._token import ParsedToken
 from ._types import ASYMMETRIC_ALGORITHMS, DEFAULT_ALGORITHMS, CachePolicy
@@ -318,10 +319,10 @@ def check_key_issuer(parsed: ParsedToken, key: PreparedKey) -> None:
     tid = claims.get("tid")
     expected = bound.replace("{tenantid}", tid if isinstance(tid, str) else "\x00")
     if claims.get("iss") != expected:
-        shown = repr(claims.get("iss"))[:120]
+        shown_iss = shown(claims.get("iss"), SHOWN_LONG_CHARS)
         raise InvalidIssuerError(
-            f"token issuer {shown} is not the issuer its signing key "
-            f"{key.kid!r} is published for ({bound!r})",
+            f"token issuer {shown_iss} is not the issuer its signing key "
+            f"{shown(key.kid)} is published for ({shown(bound, SHOWN_LONG_CHARS)})",
             claim="iss",
         )
 

@@ -558,7 +558,7 @@ def test_okp_wrong_length_is_skipped(crv: str, length: int) -> None:
     """An OKP x of the wrong length for its curve is skipped."""
     jwk = {"kty": "OKP", "crv": crv, "x": b64u(b"\x05" * length)}
     reason = one_skip(jwk).reason
-    assert reason.startswith(f"x is {length} bytes, a {crv} public key is")
+    assert reason.startswith(f"x is {length} bytes, an {crv} public key is")
 
 
 @pytest.mark.parametrize("encoded", SMALL_ORDER_ED25519)
@@ -673,7 +673,7 @@ def test_key_alg_that_does_not_fit_the_key_is_skipped(
         private = ed448_key
     else:
         private = ec_keys[key_name]
-    assert one_skip(jwk_of(private, alg=alg)).reason == f"alg {alg!r} does not fit a {fits} key"
+    assert one_skip(jwk_of(private, alg=alg)).reason == f"alg {alg!r} does not fit an {fits} key"
 
 
 def test_unexpected_import_failure_is_a_skip(
