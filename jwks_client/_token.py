@@ -37,7 +37,7 @@ from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from ._errors import AlgorithmNotAllowedError, MalformedTokenError
-from ._messages import json_kind, listed, shown
+from ._messages import MAX_INT_DIGITS, json_kind, listed, shown
 
 __all__ = [
     "MAX_INT_DIGITS",
@@ -56,9 +56,6 @@ MAX_TOKEN_LENGTH: int = 32_768
 MAX_KID_LENGTH: int = 256
 #: Deepest nesting of arrays and objects accepted in a header or payload.
 MAX_JSON_DEPTH: int = 32
-#: Longest JSON integer literal accepted, in digits (the default limit of CPython's
-#: ``int()``, enforced here whatever the interpreter's setting).
-MAX_INT_DIGITS: int = 4_300
 
 _B64URL_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 _B64URL_INDEX = {char: index for index, char in enumerate(_B64URL_ALPHABET)}

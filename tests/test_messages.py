@@ -8,6 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from jwks_client._errors import InvalidKeySetError, MalformedTokenError
+from jwks_client._http import RawResponse, read_jwks
 from jwks_client._messages import (
     MAX_INT_DIGITS,
     MAX_LISTED,
@@ -18,6 +20,8 @@ from jwks_client._messages import (
     listed,
     shown,
 )
+from jwks_client._token import loads_strict
+from jwks_client._types import CachePolicy
 
 JSON_VALUES = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.text(),
@@ -108,3 +112,29 @@ def test_listed_shows_at_most_max_listed_values() -> None:
 def test_json_kind_names_the_kind_with_its_article(value: object, kind: str) -> None:
     """JSON kinds, then other Python types, are named with the right article."""
     assert json_kind(value) == kind
+
+
+def _jwks_response(body: bytes) -> RawResponse:
+    return RawResponse(
+        url="https://issuer.example/jwks", status_code=200, headers={}, body=body, received_at=0.0
+    )
+
+
+def test_tokens_and_documents_share_one_integer_digit_cap() -> None:
+    """Token JSON and fetched documents both accept MAX_INT_DIGITS digits and refuse one more."""
+    longest = b"9" * MAX_INT_DIGITS
+    assert loads_strict(b'{"n":' + longest + b"}", "payload")["n"] == int(longest)
+    with pytest.raises(MalformedTokenError, match=f"integer of more than {MAX_INT_DIGITS} digits"):
+        loads_strict(b'{"n":' + longest + b"9}", "payload")
+    with pytest.raises(InvalidKeySetError, match=r"no usable verification key"):
+        read_jwks(
+            _jwks_response(b'{"keys":[],"n":' + longest + b"}"),
+            conditional=False,
+            policy=CachePolicy(),
+        )
+    with pytest.raises(InvalidKeySetError, match=r"is not valid JSON"):
+        read_jwks(
+            _jwks_response(b'{"keys":[],"n":' + longest + b"9}"),
+            conditional=False,
+            policy=CachePolicy(),
+        )
