@@ -46,6 +46,7 @@ from ._errors import (
 from ._keys import KeyRing, parse_jwks
 from ._messages import MAX_INT_DIGITS, SHOWN_LONG_CHARS, json_kind, shown
 from ._types import CachePolicy
+from ._version import __version__
 
 __all__ = [
     "ACCEPT_DISCOVERY",
@@ -69,8 +70,7 @@ __all__ = [
     "transport_error",
 ]
 
-VERSION = "0.1.0"
-USER_AGENT = f"jwks-client/{VERSION} (+python-httpx)"
+USER_AGENT = f"jwks-client/{__version__} (+python-httpx)"
 ACCEPT_JWKS = "application/jwk-set+json, application/json"
 ACCEPT_DISCOVERY = "application/json"
 DEFAULT_TIMEOUT = 5.0

@@ -60,6 +60,7 @@ from ._http import (
 from ._keys import KeyRing, PreparedKey, SkippedKey
 from ._sync import Verifier, send_capped
 from ._types import CachePolicy
+from ._version import __version__
 from .testing import FakeClock, LocalIssuer
 
 __all__ = [
@@ -130,7 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="exit codes: 0 ok, 1 token rejected (or a demo check failed), "
         "2 keys unavailable, 64 bad arguments",
     )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     verify = commands.add_parser(
@@ -209,12 +210,6 @@ def _add_fetch_options(parser: argparse.ArgumentParser) -> None:
         metavar="S",
         help=f"seconds per request ({DEFAULT_TIMEOUT:g})",
     )
-
-
-def _version() -> str:
-    from . import __version__
-
-    return __version__
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -65,6 +65,7 @@ PUBLIC = [
 #: Pure modules: they decide, they never wait, lock, read a clock or do I/O.
 PURE = [
     "_errors",
+    "_version",
     "_types",
     "_messages",
     "_events",
@@ -81,7 +82,7 @@ FORBIDDEN = {"time", "threading", "asyncio", "socket", "logging", "random"}
 
 #: Each module may import only modules of an earlier layer (or its own).
 LAYERS = [
-    {"_errors"},
+    {"_errors", "_version"},
     {"_types", "_messages", "_events"},
     {"_cache_control", "_keys", "_token", "_claims"},
     {"_http"},
