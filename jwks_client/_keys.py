@@ -300,10 +300,6 @@ class KeyRing:
     def __len__(self) -> int:
         return len(self.keys)
 
-    def has_kid(self, kid: str) -> bool:
-        """Tell whether a loaded key has this ``kid``."""
-        return kid in self._kids
-
     def select(self, alg: str, kid: str | None) -> tuple[PreparedKey, ...]:
         """Return the candidate keys for a token, in document order.
 
