@@ -44,6 +44,7 @@ from ._events import (
 from ._keys import KeyRing, PreparedKey, SkippedKey
 from ._multi import AsyncMultiIssuerVerifier, MultiIssuerVerifier
 from ._snapshot import SnapshotError
+from ._store import KeyStoreRegistry
 from ._sync import JWKSClient, Verifier
 from ._types import ASYMMETRIC_ALGORITHMS, DEFAULT_ALGORITHMS, CachePolicy
 from ._version import __version__
@@ -78,6 +79,7 @@ __all__ = [
     "KeySetFetched",
     "KeySetRotated",
     "KeySetUnavailableError",
+    "KeyStoreRegistry",
     "MalformedTokenError",
     "MissingClaimError",
     "MultiIssuerVerifier",

@@ -1,7 +1,8 @@
 """The asyncio shell: ``AsyncJWKSClient`` and ``AsyncVerifier``.
 
-It owns the ``httpx.AsyncClient`` and the background task, waits on the key store's
-in-flight refresh with ``asyncio.wrap_future``, and only drives the pure core. It is
+It owns the ``httpx.AsyncClient`` and the background task, and drives the key engine's
+flows: it performs each step (lead a refresh over HTTP, await another caller's with
+``asyncio.wrap_future``, start a background refresh in a task) and nothing else. It is
 the mirror image of ``_sync.py``. An instance belongs to one event loop.
 """
 
@@ -11,37 +12,39 @@ import asyncio
 import contextlib
 import threading
 import time
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Collection, Iterable
+from concurrent.futures import Future
+from functools import partial
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
-from ._claims import validate_claims
+from ._config import DEFAULT_LEEWAY
+from ._engine import Background, Flow, Lead, StaticJWKS, Wait
 from ._errors import JWKSClientError, KeySetUnavailableError
 from ._events import EventHook
 from ._http import (
     DEFAULT_MAX_RESPONSE_BYTES,
     DEFAULT_TIMEOUT,
     BodyLimit,
-    Fetched,
-    NotModified,
-    RawResponse,
     RefreshFlow,
     refresh_flow,
     transport_error,
 )
 from ._keys import KeyRing, PreparedKey
-from ._policy import CacheState, Refresh, RefreshMode, Reject, Serve
-from ._shell import MAX_ROUNDS, KeySourceBase, StaticJWKS, VerifierBase
-from ._token import MAX_TOKEN_LENGTH, ParsedToken, parse_token
+from ._shell import KeyClientBase, VerifierBase
+from ._store import Claim, KeyStoreRegistry
+from ._token import MAX_TOKEN_LENGTH
 from ._types import CachePolicy, Clock
-from ._verify import DEFAULT_LEEWAY, check_key_issuer, check_signature
+from ._values import Fetched, FetchPlan, NotModified, RawResponse
 
 __all__ = ["AsyncJWKSClient", "AsyncVerifier"]
 
+_T = TypeVar("_T")
 
-class AsyncJWKSClient(KeySourceBase):
+
+class AsyncJWKSClient(KeyClientBase):
     """Keys of one issuer, fetched, cached and refreshed with care.
 
     Give it a ``jwks_uri``, or an ``issuer`` to discover the JWKS URL from. It returns
@@ -62,6 +65,8 @@ class AsyncJWKSClient(KeySourceBase):
         max_response_bytes: size cap of a response body (default 1 MiB).
         on_event: called with each event of the key store (fetched, rotated, fetch
             failed, stale served); see ``jwks_client.KeySetFetched`` and friends.
+        store_registry: where the key store shared with other clients of the same source
+            lives (default: the process's registry); see ``KeyStoreRegistry``.
 
     Raises:
         ConfigurationError: an option is invalid.
@@ -80,17 +85,20 @@ class AsyncJWKSClient(KeySourceBase):
         cache_policy: CachePolicy | None = None,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         on_event: EventHook | None = None,
+        store_registry: KeyStoreRegistry | None = None,
     ) -> None:
         super().__init__(
             jwks_uri=jwks_uri,
             issuer=issuer,
+            jwks=jwks,
+            http_client=http_client,
             require_https=require_https,
             clock=clock,
             timeout=timeout,
             cache_policy=cache_policy,
             max_response_bytes=max_response_bytes,
-            jwks=jwks,
             on_event=on_event,
+            store_registry=store_registry,
         )
         self._owns_client = http_client is None
         # Created on the first fetch: a client whose keys are already cached (shared
@@ -108,14 +116,28 @@ class AsyncJWKSClient(KeySourceBase):
         """
         return (await self.candidates(alg, kid))[0]
 
-    async def candidates(self, alg: str, kid: str | None) -> tuple[PreparedKey, ...]:
+    async def candidates(
+        self,
+        alg: str,
+        kid: str | None,
+        *,
+        precheck: Callable[[float], None] | None = None,
+    ) -> tuple[PreparedKey, ...]:
         """Return every key that may verify a token with ``alg``/``kid`` (never empty).
+
+        Args:
+            alg, kid: from the token's header.
+            precheck: called with the current time before a refresh is spent on an
+                unknown kid; raise from it to refuse the token without the refresh.
 
         Raises:
             KeyNotFoundError: no such key, even after the allowed refresh.
             KeySetUnavailableError: the key set could not be obtained.
         """
-        return await self._resolve(alg, kid)
+        found = self._engine.fresh_candidates(alg, kid)
+        if found is not None:
+            return found
+        return await self._drive(self._engine.resolve(alg, kid, precheck))
 
     async def key_set(self) -> KeyRing:
         """Return the current key set, fetching it when there is none usable.
@@ -123,13 +145,7 @@ class AsyncJWKSClient(KeySourceBase):
         Raises:
             KeySetUnavailableError: the key set could not be obtained.
         """
-        ring = self._usable_ring()
-        if ring is None:
-            await self._refresh(self._state, RefreshMode.BLOCKING)
-            ring = self._usable_ring()
-            if ring is None:
-                raise self._unavailable()
-        return ring
+        return await self._drive(self._engine.key_set())
 
     async def refresh(self) -> KeyRing:
         """Fetch the key set now (revalidating), whatever the cache says.
@@ -137,16 +153,24 @@ class AsyncJWKSClient(KeySourceBase):
         Raises:
             KeySetUnavailableError: the refresh failed (the cached keys are kept).
         """
-        await self._refresh(self._state, RefreshMode.FORCED)
-        ring = self._state.ring
-        if self._state.last_error is not None or ring is None:
-            raise self._unavailable()
-        return ring
+        return await self._drive(self._engine.refresh())
+
+    async def join_background(self, timeout: float = 10.0) -> bool:
+        """Wait for a background refresh in flight, if any, to land (tests, demos).
+
+        Returns:
+            True if no background refresh is running any more.
+        """
+        background = self._background
+        if background is not None:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(asyncio.shield(background), timeout)
+            return background.done()
+        return True
 
     async def aclose(self) -> None:
         """Cancel a background refresh, close the HTTP client if owned; idempotent."""
-        self._closed = True
-        self._detach()
+        self._engine.close()
         background = self._background
         if background is not None and not background.done():
             background.cancel()
@@ -167,62 +191,52 @@ class AsyncJWKSClient(KeySourceBase):
     ) -> None:
         await self.aclose()
 
-    # --- driving the core ------------------------------------------------------------
+    # --- performing the engine's steps --------------------------------------------------
 
-    async def _resolve(
-        self, alg: str, kid: str | None, parsed: ParsedToken | None = None
-    ) -> tuple[PreparedKey, ...]:
-        waited = False
-        for _ in range(MAX_ROUNDS):
-            now = self._clock()
-            state, found, decision = self._lookup(alg, kid, now)
-            if decision is None:
-                if waited:
-                    self._served(state, False, waited)
+    async def _drive(self, flow: Flow[_T]) -> _T:
+        try:
+            step = next(flow)
+            while True:
+                if isinstance(step, Lead):
+                    await self._lead(step.claim)
+                elif isinstance(step, Wait):
+                    await self._wait(step.future)
                 else:
-                    self._hit()
-                return found
-            if isinstance(decision, Serve):
-                self._served(state, decision.stale, waited)
-                if decision.background:
-                    self._start_background(state)
-                return found
-            if isinstance(decision, Reject):
-                raise self._rejection(decision, alg, kid, waited)
-            assert isinstance(decision, Refresh)
-            precheck = self._precheck
-            if decision.mode is RefreshMode.FORCED and parsed is not None and precheck is not None:
-                precheck(parsed, now)
-            waited = True
-            await self._refresh(state, decision.mode)
-        raise self._exhausted(alg, kid)
+                    self._start_background(step)
+                step = next(flow)
+        except StopIteration as stop:
+            result: _T = stop.value
+            return result
+        finally:
+            flow.close()
 
-    async def _refresh(self, observed: CacheState, mode: RefreshMode, *, wait: bool = True) -> None:
-        """Lead a refresh, or wait for the one in flight, unless the state moved on."""
-        claim = self._store.claim(observed, mode)
-        if claim.plan is not None:
-            outcome: Fetched | NotModified | KeySetUnavailableError
-            try:
-                outcome = await self._run(refresh_flow(claim.plan))
-            except KeySetUnavailableError as exc:
-                outcome = exc
-            except BaseException as exc:
-                self._store.finish(claim, exc)
-                raise
-            self._store.finish(claim, outcome)
-        elif claim.future is not None and wait:
-            waiter = asyncio.shield(asyncio.wrap_future(claim.future))
-            try:
-                await asyncio.wait_for(waiter, self._wait_timeout())
-            except asyncio.TimeoutError as exc:
-                raise self._wait_timed_out() from exc
+    async def _lead(self, claim: Claim) -> None:
+        assert claim.plan is not None
+        outcome: Fetched | NotModified | KeySetUnavailableError
+        try:
+            outcome = await self._fetch(claim.plan)
+        except KeySetUnavailableError as exc:
+            outcome = exc
+        except BaseException:
+            self._engine.finish(claim, None)
+            raise
+        self._engine.finish(claim, outcome)
 
-    async def _run(self, flow: RefreshFlow) -> Fetched | NotModified:
+    async def _wait(self, future: Future[None]) -> None:
+        waiter = asyncio.shield(asyncio.wrap_future(future))
+        try:
+            await asyncio.wait_for(waiter, self._engine.wait_timeout())
+        except asyncio.TimeoutError as exc:
+            raise self._engine.wait_timed_out() from exc
+
+    async def _fetch(self, plan: FetchPlan) -> Fetched | NotModified:
+        client = self._client()
+        flow: RefreshFlow = refresh_flow(plan)
         try:
             request = next(flow)
             while True:
                 try:
-                    raw = await self._send(request)
+                    raw = await self._send(client, request)
                 except KeySetUnavailableError as exc:
                     request = flow.throw(exc)
                 else:
@@ -238,14 +252,17 @@ class AsyncJWKSClient(KeySourceBase):
                 client = self._http
                 if client is None:
                     client = self._http = httpx.AsyncClient(timeout=self._config.timeout)
+        if client.is_closed:
+            # The user closed their client: nothing is learned, nobody is put in backoff.
+            raise _ClientClosed
         return client
 
-    async def _send(self, request: httpx.Request) -> RawResponse:
+    async def _send(self, client: httpx.AsyncClient, request: httpx.Request) -> RawResponse:
         url = str(request.url)
         timeout = self._config.timeout
         deadline = time.monotonic() + timeout
         try:
-            response = await self._client().send(request, stream=True, follow_redirects=False)
+            response = await client.send(request, stream=True, follow_redirects=False)
             try:
                 body = b""
                 if response.status_code == 200:
@@ -273,19 +290,18 @@ class AsyncJWKSClient(KeySourceBase):
             raise transport_error(exc, url, timeout) from exc
         return RawResponse(url, response.status_code, response.headers, body, self._clock())
 
-    def _start_background(self, observed: CacheState) -> None:
+    def _start_background(self, step: Background) -> None:
+        engine = self._engine
         running = self._background is not None and not self._background.done()
-        if self._closed or running or self._store.busy() or self._state is not observed:
+        if running or not engine.wants_background(step.state):
             return
         self._background = asyncio.get_running_loop().create_task(
-            self._refresh(observed, RefreshMode.BLOCKING, wait=False),
-            name="jwks-client-refresh",
+            self._drive(engine.background(step.state)), name="jwks-client-refresh"
         )
 
-    async def _join_background(self, timeout: float = 10.0) -> None:
-        background = self._background
-        if background is not None:
-            await asyncio.wait_for(asyncio.shield(background), timeout)
+
+class _ClientClosed(Exception):
+    """The HTTP client was closed by its owner before a refresh could use it."""
 
 
 class AsyncVerifier(VerifierBase[AsyncJWKSClient]):
@@ -308,7 +324,7 @@ class AsyncVerifier(VerifierBase[AsyncJWKSClient]):
         jwks: a static key set (mapping, JSON text or bytes, or a file path) instead of
             discovery and fetching.
         http_client, require_https, clock, timeout, cache_policy, max_response_bytes,
-        on_event:
+        on_event, store_registry:
             as for :class:`AsyncJWKSClient`.
         max_token_length: tokens longer than this are rejected unparsed (default 32768).
         verified_token_cache_size: how many verified tokens to remember (0, the default,
@@ -340,6 +356,7 @@ class AsyncVerifier(VerifierBase[AsyncJWKSClient]):
         max_token_length: int = MAX_TOKEN_LENGTH,
         verified_token_cache_size: int = 0,
         on_event: EventHook | None = None,
+        store_registry: KeyStoreRegistry | None = None,
     ) -> None:
         super().__init__(
             issuer=issuer,
@@ -365,8 +382,9 @@ class AsyncVerifier(VerifierBase[AsyncJWKSClient]):
             cache_policy=cache_policy,
             max_response_bytes=max_response_bytes,
             on_event=on_event,
+            store_registry=store_registry,
         )
-        self._keys._precheck = self._precheck
+        self._engine = self._keys.engine
 
     @property
     def jwks_client(self) -> AsyncJWKSClient:
@@ -380,38 +398,19 @@ class AsyncVerifier(VerifierBase[AsyncJWKSClient]):
             InvalidTokenError: the token is rejected (a subclass says why).
             KeySetUnavailableError: the issuer's keys could not be obtained.
         """
+        checker = self._checker
+        policy = self._claims_policy
         try:
-            digest = None
-            if self._verified is not None:
-                digest = self._digest(token)
-                entry = self._recall(digest) if digest is not None else None
-                if entry is not None and digest is not None:
-                    found = await self._keys._resolve(entry.alg, entry.kid)
-                    recalled = self._serve_recalled(digest, entry, found)
-                    if recalled is not None:
-                        self._outcome("token_cache_hit")
-                        self._outcome("verified")
-                        return recalled
-            rules = self._rules
-            parsed = parse_token(
-                token, algorithms=rules.algorithms, max_length=rules.max_token_length
-            )
-            keys = self._keys
+            job = checker.begin(token)
             # The common case (a fresh, quiet key set) without a decision or a coroutine.
-            candidates = keys._quiet_candidates(parsed.alg, parsed.kid)
+            candidates = self._engine.fresh_candidates(job.alg, job.kid)
             if candidates is None:
-                candidates = await keys._resolve(parsed.alg, parsed.kid, parsed)
-            key = check_signature(parsed, candidates)
-            check_key_issuer(parsed, key)
-            claims = parsed.claims
-            validate_claims(claims, typ=parsed.typ, policy=rules.claims, now=self._clock())
-            if digest is not None:
-                self._remember(digest, parsed, key)
+                precheck = partial(checker.precheck, job, policy)
+                candidates = await self._keys.candidates(job.alg, job.kid, precheck=precheck)
+            return checker.complete(job, candidates, policy, token)
         except JWKSClientError as exc:
-            self._outcome(type(exc).__name__)
+            checker.rejected(exc)
             raise
-        self._outcome("verified")
-        return claims
 
     async def aclose(self) -> None:
         """Close what this verifier owns; idempotent."""

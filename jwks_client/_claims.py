@@ -77,7 +77,7 @@ class ClaimsPolicy:
     def __post_init__(self) -> None:
         if self.issuer is not None and (not isinstance(self.issuer, str) or not self.issuer):
             raise ConfigurationError(
-                f"ClaimsPolicy.issuer must be a non-empty string or None, got {self.issuer!r}"
+                f"issuer must be a non-empty string or None, got {self.issuer!r}"
             )
         if self.audiences is not None and (
             not isinstance(self.audiences, frozenset)
@@ -85,8 +85,8 @@ class ClaimsPolicy:
             or not all(isinstance(aud, str) and aud for aud in self.audiences)
         ):
             raise ConfigurationError(
-                "ClaimsPolicy.audiences must be a non-empty frozenset of non-empty strings "
-                f"or None, got {self.audiences!r}"
+                "audience must name at least one non-empty string (or be None), "
+                f"got {self.audiences!r}"
             )
         leeway = self.leeway
         if (
@@ -96,21 +96,18 @@ class ClaimsPolicy:
             or leeway < 0
         ):
             raise ConfigurationError(
-                f"ClaimsPolicy.leeway must be a finite number of seconds >= 0, got {leeway!r}"
+                f"leeway must be a finite number of seconds >= 0, got {leeway!r}"
             )
         if self.token_type is not None and (
             not isinstance(self.token_type, str) or not self.token_type
         ):
             raise ConfigurationError(
-                "ClaimsPolicy.token_type must be a non-empty string or None, "
-                f"got {self.token_type!r}"
+                f"token_type must be a non-empty string or None, got {self.token_type!r}"
             )
         if not isinstance(self.required, frozenset) or not all(
             isinstance(name, str) for name in self.required
         ):
-            raise ConfigurationError(
-                f"ClaimsPolicy.required must be a frozenset of strings, got {self.required!r}"
-            )
+            raise ConfigurationError(f"required claims must be strings, got {self.required!r}")
 
 
 def _excerpt(value: object) -> str:

@@ -26,8 +26,7 @@ from __future__ import annotations
 
 import json
 import zlib
-from collections.abc import Generator, Mapping
-from dataclasses import dataclass
+from collections.abc import Generator
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -46,6 +45,7 @@ from ._errors import (
 from ._keys import KeyRing, parse_jwks
 from ._messages import MAX_INT_DIGITS, SHOWN_LONG_CHARS, json_kind, shown
 from ._types import CachePolicy
+from ._values import Discovered, Fetched, FetchPlan, NotModified, RawResponse
 from ._version import __version__
 
 __all__ = [
@@ -55,11 +55,6 @@ __all__ = [
     "DEFAULT_TIMEOUT",
     "USER_AGENT",
     "BodyLimit",
-    "Discovered",
-    "FetchPlan",
-    "Fetched",
-    "NotModified",
-    "RawResponse",
     "RefreshFlow",
     "build_request",
     "check_url",
@@ -76,74 +71,6 @@ ACCEPT_DISCOVERY = "application/json"
 DEFAULT_TIMEOUT = 5.0
 #: 1 MiB: real key sets are a few KiB (the largest in the corpus, Entra's, ~20 KiB).
 DEFAULT_MAX_RESPONSE_BYTES = 1_048_576
-
-
-@dataclass(frozen=True, slots=True)
-class RawResponse:
-    """A response as read by a shell: status, headers, the capped body, when it landed."""
-
-    url: str
-    status_code: int
-    headers: Mapping[str, str]
-    body: bytes
-    received_at: float
-
-
-@dataclass(frozen=True, slots=True)
-class Discovered:
-    """The outcome of discovery: the JWKS URL and how long the document stays fresh."""
-
-    jwks_uri: str
-    fresh_until: float
-    source_url: str
-
-
-@dataclass(frozen=True, slots=True)
-class Fetched:
-    """A new key set was fetched and parsed."""
-
-    ring: KeyRing
-    freshness: Freshness
-    received_at: float
-    jwks_uri: str
-    discovered: Discovered | None
-    body: bytes = b""
-
-
-@dataclass(frozen=True, slots=True)
-class NotModified:
-    """The server confirmed (304) that the cached key set is current."""
-
-    freshness: Freshness
-    received_at: float
-    jwks_uri: str
-    discovered: Discovered | None
-
-
-@dataclass(frozen=True, slots=True)
-class FetchPlan:
-    """What one refresh needs to know, taken from the configuration and the cache state.
-
-    Attributes:
-        issuer: the configured issuer, used for discovery (None with a fixed jwks_uri).
-        jwks_uri: the JWKS URL when known and current (fixed, or discovered and fresh).
-        stale_jwks_uri: a previously discovered JWKS URL, used if discovery now fails.
-        etag, last_modified: validators of the cached key set, for a conditional request.
-        force: the refresh is forced by an unknown kid: ask caches not to answer it.
-        require_https: the https rule.
-        timeout: per-request timeout in seconds.
-        policy: the cache policy (lifetimes).
-    """
-
-    issuer: str | None
-    jwks_uri: str | None
-    stale_jwks_uri: str | None
-    etag: str | None
-    last_modified: str | None
-    force: bool
-    require_https: bool
-    timeout: float
-    policy: CachePolicy
 
 
 RefreshFlow = Generator[httpx.Request, RawResponse, "Fetched | NotModified"]

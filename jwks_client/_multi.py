@@ -5,27 +5,43 @@ it is allowed: listed in ``issuers``, or matching ``issuer_template`` (one ``{na
 placeholder, e.g. ``https://login.microsoftonline.com/{tenant}/v2.0``) with a tenant
 that passes ``tenants`` (a collection or a predicate). Each allowed issuer gets its own
 verifier (and so its own discovery and key cache), kept in a bounded LRU map; the token
-is then verified by that verifier exactly as a single-issuer verifier would, so ``iss``
-is checked again against the signed token.
+is then verified exactly as a single-issuer verifier would, so ``iss`` is checked again
+against the signed token.
+
+The options are validated once, at construction; each new issuer then only binds them
+(its claims policy, its key client). A token is parsed once: the job that yields its
+issuer is the job that is verified.
 """
 
 from __future__ import annotations
 
 import re
 import threading
+import time
 from collections.abc import Callable, Collection, Iterable
+from dataclasses import dataclass
+from functools import partial
 from types import TracebackType
 from typing import Any, Generic, TypeVar
 
 import httpx
 from cachetools import LRUCache
 
-from ._async import AsyncVerifier
-from ._errors import ConfigurationError, InvalidIssuerError, MissingClaimError
+from ._async import AsyncJWKSClient
+from ._checker import Job, TokenChecker
+from ._claims import ClaimsPolicy
+from ._config import (
+    DEFAULT_LEEWAY,
+    bind_source,
+    make_token_rules,
+    rules_for_issuer,
+    source_options,
+)
+from ._errors import ConfigurationError, InvalidIssuerError, JWKSClientError, MissingClaimError
+from ._http import DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_TIMEOUT
 from ._messages import SHOWN_LONG_CHARS, shown
-from ._sync import Verifier
-from ._token import MAX_TOKEN_LENGTH, parse_token
-from ._types import ASYMMETRIC_ALGORITHMS, DEFAULT_ALGORITHMS
+from ._sync import JWKSClient
+from ._token import MAX_TOKEN_LENGTH
 
 __all__ = ["AsyncMultiIssuerVerifier", "MultiIssuerVerifier"]
 
@@ -34,16 +50,49 @@ _TENANT = r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}"
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 TenantRule = Collection[str] | Callable[[str], bool]
-_V = TypeVar("_V", bound=Verifier | AsyncVerifier)
+_K = TypeVar("_K", JWKSClient, AsyncJWKSClient)
+
+#: The options of a per-issuer key client, passed through as given.
+_SOURCE_OPTIONS = frozenset(
+    {
+        "jwks_uri",
+        "jwks",
+        "require_https",
+        "timeout",
+        "cache_policy",
+        "max_response_bytes",
+        "on_event",
+        "store_registry",
+    }
+)
+_TOKEN_OPTIONS = frozenset(
+    {
+        "algorithms",
+        "leeway",
+        "token_type",
+        "required_claims",
+        "max_token_length",
+        "verified_token_cache_size",
+        "clock",
+    }
+)
 
 
-class _IssuerMap(LRUCache[str, _V]):
-    """An LRU map whose evicted verifiers stop listening to their stores."""
+@dataclass(frozen=True, slots=True)
+class _Source(Generic[_K]):
+    """What one accepted issuer needs: its claims policy and its key client."""
 
-    def popitem(self) -> tuple[str, _V]:
-        issuer, verifier = super().popitem()
-        verifier.jwks_client._detach()
-        return issuer, verifier
+    policy: ClaimsPolicy
+    keys: _K
+
+
+class _IssuerMap(LRUCache[str, "_Source[Any]"]):
+    """An LRU map whose evicted key clients stop leading refreshes and emitting events."""
+
+    def popitem(self) -> tuple[str, _Source[Any]]:
+        issuer, source = super().popitem()
+        source.keys.engine.close()
+        return issuer, source
 
 
 def _template_pattern(template: str) -> re.Pattern[str]:
@@ -56,16 +105,19 @@ def _template_pattern(template: str) -> re.Pattern[str]:
     return re.compile(re.escape(before) + f"({_TENANT})" + re.escape(after))
 
 
-class _MultiBase(Generic[_V]):
-    """Issuer selection and the bounded map of per-issuer verifiers; no I/O."""
+class _MultiBase(Generic[_K]):
+    """Issuer selection, the validated options and the bounded map of per-issuer
+    sources; no I/O."""
 
     def __init__(
         self,
         issuers: Iterable[str],
         *,
+        audience: str | Collection[str] | None,
         issuer_template: str | None,
         tenants: TenantRule | None,
         max_issuers: int,
+        http_client: object,
         options: dict[str, Any],
     ) -> None:
         if isinstance(issuers, str):
@@ -86,15 +138,35 @@ class _MultiBase(Generic[_V]):
         self._tenants = tenants
         if isinstance(max_issuers, bool) or not isinstance(max_issuers, int) or max_issuers < 1:
             raise ConfigurationError(f"max_issuers must be an int >= 1, got {max_issuers!r}")
-        algorithms = options.get("algorithms")
-        self._algorithms = (
-            DEFAULT_ALGORITHMS
-            if algorithms is None
-            else frozenset(algorithms) & ASYMMETRIC_ALGORITHMS
+        unknown = sorted(set(options) - _SOURCE_OPTIONS - _TOKEN_OPTIONS)
+        if unknown:
+            raise TypeError(f"unexpected option(s): {', '.join(unknown)}")
+        clock = options.get("clock", time.time)
+        self._rules = make_token_rules(
+            issuer=None,
+            audience=audience,
+            algorithms=options.get("algorithms"),
+            leeway=options.get("leeway", DEFAULT_LEEWAY),
+            token_type=options.get("token_type"),
+            required_claims=options.get("required_claims", ()),
+            max_token_length=options.get("max_token_length", MAX_TOKEN_LENGTH),
         )
-        self._max_length = options.get("max_token_length", MAX_TOKEN_LENGTH)
-        self._options = options
-        self._verifiers: _IssuerMap[_V] = _IssuerMap(maxsize=max_issuers)
+        self._checker = TokenChecker(
+            self._rules, clock, options.get("verified_token_cache_size", 0)
+        )
+        source = {name: value for name, value in options.items() if name in _SOURCE_OPTIONS}
+        # Validated once here, so a bad option fails at construction, not on a token.
+        template = source_options(
+            require_https=source.get("require_https", True),
+            timeout=source.get("timeout", DEFAULT_TIMEOUT),
+            max_response_bytes=source.get("max_response_bytes", DEFAULT_MAX_RESPONSE_BYTES),
+            cache_policy=source.get("cache_policy"),
+        )
+        jwks_uri = source.get("jwks_uri")
+        if jwks_uri is not None:
+            bind_source(template, issuer=None, jwks_uri=jwks_uri)
+        self._key_options: dict[str, Any] = {**source, "clock": clock, "http_client": http_client}
+        self._sources = _IssuerMap(maxsize=max_issuers)
         self._guard = threading.Lock()
 
     def allows(self, issuer: str) -> bool:
@@ -113,33 +185,45 @@ class _MultiBase(Generic[_V]):
         assert rule is not None
         return tenant in rule
 
-    def _issuer_of(self, token: str | bytes) -> str:
-        parsed = parse_token(token, algorithms=self._algorithms, max_length=self._max_length)
-        issuer = parsed.claims.get("iss")
+    def _source_for(self, job: Job, make: Callable[..., _K]) -> _Source[_K]:
+        """The source of the job's issuer, created on first use.
+
+        Raises:
+            MissingClaimError, InvalidIssuerError: no ``iss``, or one not accepted.
+        """
+        issuer = job.claims.get("iss")
         if issuer is None:
             raise MissingClaimError("token has no iss claim", claim="iss")
         if not isinstance(issuer, str) or not self.allows(issuer):
             raise InvalidIssuerError(
                 f"issuer {shown(issuer, SHOWN_LONG_CHARS)} is not accepted", claim="iss"
             )
-        return issuer
-
-    def _verifier_for(self, issuer: str, make: Callable[[str], _V]) -> _V:
         with self._guard:
-            verifier = self._verifiers.get(issuer)
-            if verifier is None:
-                verifier = make(issuer)
-                self._verifiers[issuer] = verifier
-            return verifier
+            source: _Source[_K] | None = self._sources.get(issuer)
+            if source is None:
+                options = self._key_options
+                fixed = options.get("jwks_uri") is not None or options.get("jwks") is not None
+                source = _Source(
+                    policy=rules_for_issuer(self._rules, issuer).claims,
+                    keys=make(issuer=None if fixed else issuer, **options),
+                )
+                self._sources[issuer] = source
+            return source
+
+    def _take_sources(self) -> list[_Source[_K]]:
+        with self._guard:
+            sources = list(self._sources.values())
+            self._sources.clear()
+        return sources
 
     @property
     def live_issuers(self) -> tuple[str, ...]:
-        """The issuers with a verifier in the map, least recently used first."""
+        """The issuers with a live key client in the map, least recently used first."""
         with self._guard:
-            return tuple(self._verifiers.keys())
+            return tuple(self._sources.keys())
 
 
-class MultiIssuerVerifier(_MultiBase[Verifier]):
+class MultiIssuerVerifier(_MultiBase[JWKSClient]):
     """Verify tokens from an allowlist of issuers, or from a tenant template.
 
     Args:
@@ -147,12 +231,13 @@ class MultiIssuerVerifier(_MultiBase[Verifier]):
         issuer_template: an issuer URL with one ``{placeholder}`` for a tenant.
         tenants: with a template: the accepted tenants, or a predicate on a tenant.
         audience: as for :class:`Verifier` (required keyword).
-        max_issuers: how many issuers keep a live verifier (least recently used go).
+        max_issuers: how many issuers keep a live key client (least recently used go).
         http_client: an ``httpx.Client`` shared by all issuers (else one is owned here).
         **options: any other :class:`Verifier` option (algorithms, leeway, clock, ...).
 
     Raises:
         ConfigurationError: an option is invalid.
+        TypeError: an option is unknown.
     """
 
     def __init__(
@@ -166,17 +251,17 @@ class MultiIssuerVerifier(_MultiBase[Verifier]):
         http_client: httpx.Client | None = None,
         **options: Any,
     ) -> None:
+        self._owns_client = http_client is None
+        self._http = http_client if http_client is not None else httpx.Client()
         super().__init__(
             issuers,
+            audience=audience,
             issuer_template=issuer_template,
             tenants=tenants,
             max_issuers=max_issuers,
-            options={"audience": audience, **options},
+            http_client=self._http,
+            options=options,
         )
-        self._owns_client = http_client is None
-        self._http = http_client if http_client is not None else httpx.Client()
-        # Fail at construction, not on the first token, when options are wrong.
-        Verifier("https://issuer.invalid", http_client=self._http, **self._options).close()
 
     def verify(self, token: str | bytes) -> dict[str, Any]:
         """Verify a token from any accepted issuer and return its claims.
@@ -185,19 +270,25 @@ class MultiIssuerVerifier(_MultiBase[Verifier]):
             InvalidTokenError: the token is rejected, including an issuer not accepted.
             KeySetUnavailableError: the issuer's keys could not be obtained.
         """
-        issuer = self._issuer_of(token)
-        verifier = self._verifier_for(
-            issuer, lambda iss: Verifier(iss, http_client=self._http, **self._options)
-        )
-        return verifier.verify(token)
+        checker = self._checker
+        try:
+            job = checker.begin(token)
+            source = self._source_for(job, JWKSClient)
+            policy = source.policy
+            keys = source.keys
+            candidates = keys.engine.fresh_candidates(job.alg, job.kid)
+            if candidates is None:
+                precheck = partial(checker.precheck, job, policy)
+                candidates = keys.candidates(job.alg, job.kid, precheck=precheck)
+            return checker.complete(job, candidates, policy, token)
+        except JWKSClientError as exc:
+            checker.rejected(exc)
+            raise
 
     def close(self) -> None:
-        """Close the per-issuer verifiers and the owned HTTP client; idempotent."""
-        with self._guard:
-            verifiers = list(self._verifiers.values())
-            self._verifiers.clear()
-        for verifier in verifiers:
-            verifier.close()
+        """Close the per-issuer key clients and the owned HTTP client; idempotent."""
+        for source in self._take_sources():
+            source.keys.close()
         if self._owns_client:
             self._http.close()
 
@@ -213,7 +304,7 @@ class MultiIssuerVerifier(_MultiBase[Verifier]):
         self.close()
 
 
-class AsyncMultiIssuerVerifier(_MultiBase[AsyncVerifier]):
+class AsyncMultiIssuerVerifier(_MultiBase[AsyncJWKSClient]):
     """The asyncio twin of :class:`MultiIssuerVerifier`."""
 
     def __init__(
@@ -227,16 +318,17 @@ class AsyncMultiIssuerVerifier(_MultiBase[AsyncVerifier]):
         http_client: httpx.AsyncClient | None = None,
         **options: Any,
     ) -> None:
+        self._owns_client = http_client is None
+        self._http = http_client if http_client is not None else httpx.AsyncClient()
         super().__init__(
             issuers,
+            audience=audience,
             issuer_template=issuer_template,
             tenants=tenants,
             max_issuers=max_issuers,
-            options={"audience": audience, **options},
+            http_client=self._http,
+            options=options,
         )
-        self._owns_client = http_client is None
-        self._http = http_client if http_client is not None else httpx.AsyncClient()
-        AsyncVerifier("https://issuer.invalid", http_client=self._http, **self._options)
 
     async def verify(self, token: str | bytes) -> dict[str, Any]:
         """Verify a token from any accepted issuer and return its claims.
@@ -245,19 +337,25 @@ class AsyncMultiIssuerVerifier(_MultiBase[AsyncVerifier]):
             InvalidTokenError: the token is rejected, including an issuer not accepted.
             KeySetUnavailableError: the issuer's keys could not be obtained.
         """
-        issuer = self._issuer_of(token)
-        verifier = self._verifier_for(
-            issuer, lambda iss: AsyncVerifier(iss, http_client=self._http, **self._options)
-        )
-        return await verifier.verify(token)
+        checker = self._checker
+        try:
+            job = checker.begin(token)
+            source = self._source_for(job, AsyncJWKSClient)
+            policy = source.policy
+            keys = source.keys
+            candidates = keys.engine.fresh_candidates(job.alg, job.kid)
+            if candidates is None:
+                precheck = partial(checker.precheck, job, policy)
+                candidates = await keys.candidates(job.alg, job.kid, precheck=precheck)
+            return checker.complete(job, candidates, policy, token)
+        except JWKSClientError as exc:
+            checker.rejected(exc)
+            raise
 
     async def aclose(self) -> None:
-        """Close the per-issuer verifiers and the owned HTTP client; idempotent."""
-        with self._guard:
-            verifiers = list(self._verifiers.values())
-            self._verifiers.clear()
-        for verifier in verifiers:
-            await verifier.aclose()
+        """Close the per-issuer key clients and the owned HTTP client; idempotent."""
+        for source in self._take_sources():
+            await source.keys.aclose()
         if self._owns_client:
             await self._http.aclose()
 

@@ -42,9 +42,9 @@ from dataclasses import dataclass, replace
 
 from ._cache_control import Freshness
 from ._errors import KeySetUnavailableError
-from ._http import Discovered, Fetched, NotModified
 from ._keys import KeyRing
 from ._types import CachePolicy
+from ._values import Discovered, Fetched, NotModified
 
 __all__ = [
     "BASE_BACKOFF",
@@ -85,7 +85,6 @@ class CacheState:
         failures: consecutive failed refreshes.
         retry_at: no refresh is attempted before this time (backoff).
         last_error: the most recent refresh failure (None after a success).
-        generation: how many sets (200s) have been accepted; a 304 keeps it.
         refreshing: a refresh is in flight (set by on_attempt, cleared by its outcome).
         document: the JWKS body the ring was parsed from (for snapshots).
     """
@@ -101,7 +100,6 @@ class CacheState:
     failures: int = 0
     retry_at: float = float("-inf")
     last_error: KeySetUnavailableError | None = None
-    generation: int = 0
     refreshing: bool = False
     document: bytes = b""
 
@@ -275,7 +273,6 @@ def on_fetched(
         failures=0,
         retry_at=float("-inf"),
         last_error=None,
-        generation=state.generation + 1,
         refreshing=False,
         document=result.body,
     )

@@ -28,11 +28,11 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+from ._config import SourceConfig
 from ._errors import JWKSClientError
-from ._http import Discovered
 from ._keys import parse_jwks
 from ._policy import CacheState
-from ._verify import SourceConfig
+from ._values import Discovered
 
 __all__ = ["FORMAT", "VERSION", "SnapshotError", "export_snapshot", "restore_snapshot"]
 
@@ -191,5 +191,4 @@ def restore_snapshot(
         jwks_uri=jwks_uri,
         discovered=discovered,
         document=json.dumps(payload["jwks"]).encode(),
-        generation=1,
     )

@@ -12,9 +12,10 @@ needs that refresh waits on the same future — a thread with ``result()``, a ta
 ``asyncio.wrap_future`` — and decides again with the state the leader left. No lock is
 held during I/O; the guard only protects the claim and the state swap.
 
-Stores live in a bounded registry (a cachetools ``TLRUCache``) keyed by the source's
-configuration and clock. An entry lives at least ``max_ttl + stale_if_error`` after it
-was last attached, so keys survive a verifier's garbage collection and an outage.
+Stores live in a :class:`KeyStoreRegistry` (a bounded cachetools ``TLRUCache``) keyed by
+the source's configuration, the clock and the user's HTTP client. An entry lives at least
+``max_ttl + stale_if_error`` after it was last attached, so keys survive a verifier's
+garbage collection and an outage.
 """
 
 from __future__ import annotations
@@ -23,13 +24,15 @@ import logging
 import random
 import threading
 import time
+import weakref
 from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from cachetools import TLRUCache, TTLCache
 
-from ._errors import KeySetUnavailableError
+from ._config import SourceConfig
+from ._errors import ConfigurationError, KeySetUnavailableError
 from ._events import (
     Event,
     EventHook,
@@ -38,18 +41,18 @@ from ._events import (
     KeySetRotated,
     StaleKeysServed,
 )
-from ._http import Fetched, FetchPlan, NotModified
 from ._policy import INITIAL_STATE, CacheState, RefreshMode, on_attempt, on_failed, on_fetched
 from ._types import Clock
-from ._verify import SourceConfig, make_plan
+from ._values import Fetched, FetchPlan, NotModified
 
 __all__ = [
+    "DEFAULT_REGISTRY",
     "REGISTRY_SIZE",
     "Claim",
     "KeyStore",
+    "KeyStoreRegistry",
     "StoreCounters",
     "forget_shared_stores",
-    "shared_store",
 ]
 
 logger = logging.getLogger("jwks_client")
@@ -69,7 +72,6 @@ class StoreCounters:
     key_sets: int = 0
     not_modified: int = 0
     failures: int = 0
-    abandoned: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +85,7 @@ class Claim:
 
     future: Future[None] | None = None
     plan: FetchPlan | None = None
+    refused: bool = False
 
     @property
     def leads(self) -> bool:
@@ -178,33 +181,43 @@ class KeyStore:
             self.state = state
             return True
 
-    def claim(self, observed: CacheState, mode: RefreshMode) -> Claim:
-        """Ask to refresh, given the state the caller decided on."""
+    def claim(self, observed: CacheState, mode: RefreshMode, *, lead: bool = True) -> Claim:
+        """Ask to refresh, given the state the caller decided on.
+
+        With ``lead=False`` (a closed client) the caller may join a refresh in flight but
+        never starts one: the answer is then an empty claim with ``refused`` set.
+        """
         with self._guard:
             if self.state is not observed or self.config.static:
                 return Claim()
             if self._inflight is not None:
                 return Claim(future=self._inflight)
+            if not lead:
+                return Claim(refused=True)
             future: Future[None] = Future()
             self._inflight = future
             now = self.clock()
             self.state = on_attempt(self.state, now)
             self.counters.refreshes += 1
-            plan = make_plan(self.config, self.state, now, forced=mode is RefreshMode.FORCED)
+            plan = _make_plan(self.config, self.state, now, forced=mode is RefreshMode.FORCED)
             return Claim(future=future, plan=plan)
 
-    def finish(self, claim: Claim, outcome: Fetched | NotModified | BaseException) -> None:
-        """Record the leader's outcome, wake every waiter, then tell the hooks."""
+    def finish(
+        self, claim: Claim, outcome: Fetched | NotModified | KeySetUnavailableError | None
+    ) -> None:
+        """Record the leader's outcome, wake every waiter, then tell the hooks.
+
+        ``None`` means the refresh was abandoned (cancelled, interrupted, or its client
+        closed): nothing was learned, nothing is recorded, the next caller retries.
+        """
         now = self.clock()
         with self._guard:
             before = self.state
             if isinstance(outcome, KeySetUnavailableError):
                 self.state = on_failed(self.state, now, outcome, jitter=self._random.random())
                 self.counters.failures += 1
-            elif isinstance(outcome, BaseException):
-                # Cancelled or interrupted: nothing was learned; the next caller retries.
+            elif outcome is None:
                 self.state = replace(self.state, refreshing=False)
-                self.counters.abandoned += 1
             else:
                 self.state = on_fetched(self.state, now, outcome, policy=self.config.policy)
                 if isinstance(outcome, Fetched):
@@ -221,12 +234,15 @@ class KeyStore:
             self._announce(before, after, outcome)
 
     def _announce(
-        self, before: CacheState, after: CacheState, outcome: Fetched | NotModified | BaseException
+        self,
+        before: CacheState,
+        after: CacheState,
+        outcome: Fetched | NotModified | KeySetUnavailableError | None,
     ) -> None:
         if isinstance(outcome, KeySetUnavailableError):
             self.emit(FetchFailed(outcome.url, outcome, after.failures, after.retry_at))
             return
-        if isinstance(outcome, BaseException) or after.ring is None:
+        if outcome is None or after.ring is None:
             return
         kids = after.ring.kids
         self.emit(
@@ -247,7 +263,7 @@ class KeyStore:
                 )
             )
 
-    def _log(self, outcome: Fetched | NotModified | BaseException) -> None:
+    def _log(self, outcome: Fetched | NotModified | KeySetUnavailableError | None) -> None:
         if isinstance(outcome, KeySetUnavailableError):
             logger.warning(
                 "jwks_client: refresh of %s failed: %s",
@@ -267,32 +283,109 @@ class KeyStore:
                 )
 
 
+def _make_plan(config: SourceConfig, state: CacheState, now: float, *, forced: bool) -> FetchPlan:
+    """Build the plan of one refresh from the configuration and the cache state."""
+    jwks_uri = config.jwks_uri
+    if jwks_uri is None:
+        discovered = state.discovered
+        if discovered is not None and now < discovered.fresh_until:
+            jwks_uri = discovered.jwks_uri
+    have_ring = state.ring is not None
+    return FetchPlan(
+        issuer=config.issuer,
+        jwks_uri=jwks_uri,
+        stale_jwks_uri=state.jwks_uri,
+        etag=state.etag if have_ring else None,
+        last_modified=state.last_modified if have_ring else None,
+        force=forced,
+        require_https=config.require_https,
+        timeout=config.timeout,
+        policy=config.policy,
+    )
+
+
 def _registry_expiry(_key: Any, store: KeyStore, now: float) -> float:
     policy = store.config.policy
     return now + policy.max_ttl + policy.stale_if_error
 
 
-_REGISTRY: TLRUCache[tuple[SourceConfig, Clock], KeyStore] = TLRUCache(
-    maxsize=REGISTRY_SIZE, ttu=_registry_expiry, timer=time.monotonic
-)
-_REGISTRY_GUARD = threading.Lock()
+#: What tells two stores apart: the source, the clock, and the user's HTTP client (by
+#: identity, weakly: a collected client's entry can no longer be found and ages out).
+_StoreKey = tuple[SourceConfig, Clock, "weakref.ref[object] | None"]
 
 
-def shared_store(config: SourceConfig, clock: Clock) -> KeyStore:
-    """Return the process's store for this source and clock, creating it if needed."""
-    key = (config, clock)
-    with _REGISTRY_GUARD:
-        store = _REGISTRY.get(key)
-        if store is None:
-            store = KeyStore(config=config, clock=clock)
-        _REGISTRY[key] = store  # (re)inserting renews the entry's lifetime
-        return store
+class KeyStoreRegistry:
+    """Which key store serves which key source: the unit of sharing.
+
+    Key clients and verifiers of the same source (issuer or JWKS URL and every fetching
+    option), the same clock and the same HTTP client share one store, so they share keys,
+    failure state and the one in-flight refresh. Clients that own their HTTP client (the
+    default) count as the same client; a client the user passes in is told apart by
+    identity, so two test suites mocking one URL with different transports, or a strict
+    verifier beside a lax one, never see each other's keys.
+
+    The process has a default registry; pass your own (``store_registry=``) to isolate a
+    group of verifiers, and call :meth:`clear` to start cold. The registry is bounded
+    (least recently attached sources go first) and an entry lives at least
+    ``max_ttl + stale_if_error`` past its last attachment.
+
+    Args:
+        maxsize: how many key sources it keeps at most.
+    """
+
+    def __init__(self, maxsize: int = REGISTRY_SIZE) -> None:
+        if isinstance(maxsize, bool) or not isinstance(maxsize, int) or maxsize < 1:
+            raise ConfigurationError(f"maxsize must be an int >= 1, got {maxsize!r}")
+        self._stores: TLRUCache[_StoreKey, KeyStore] = TLRUCache(
+            maxsize=maxsize, ttu=_registry_expiry, timer=time.monotonic
+        )
+        self._guard = threading.Lock()
+
+    def store(self, config: SourceConfig, clock: Clock, http_client: object = None) -> KeyStore:
+        """Return the store for this source, clock and user-supplied HTTP client.
+
+        Creates it on first use; each call renews the entry's lifetime.
+        """
+        key: _StoreKey = (config, clock, None if http_client is None else weakref.ref(http_client))
+        with self._guard:
+            store = self._stores.get(key)
+            if store is None:
+                store = KeyStore(config=config, clock=clock)
+            self._stores[key] = store  # (re)inserting renews the entry's lifetime
+            return store
+
+    def ensure_capacity(self, size: int) -> None:
+        """Grow the registry to hold at least ``size`` sources (never shrinks)."""
+        with self._guard:
+            if self._stores.maxsize < size:
+                grown: TLRUCache[_StoreKey, KeyStore] = TLRUCache(
+                    maxsize=size, ttu=_registry_expiry, timer=time.monotonic
+                )
+                grown.update(self._stores)
+                self._stores = grown
+
+    def clear(self) -> None:
+        """Forget every store: clients created afterwards start cold.
+
+        Clients created before keep the store they hold.
+        """
+        with self._guard:
+            self._stores.clear()
+
+    def __len__(self) -> int:
+        with self._guard:
+            return len(self._stores)
+
+    @property
+    def maxsize(self) -> int:
+        """How many key sources it keeps at most."""
+        return int(self._stores.maxsize)
+
+
+#: The process's default registry.
+DEFAULT_REGISTRY = KeyStoreRegistry()
 
 
 def forget_shared_stores() -> None:
-    """Drop every shared store: later clients start cold (for test isolation).
-
-    Clients created before keep the store they hold.
-    """
-    with _REGISTRY_GUARD:
-        _REGISTRY.clear()
+    """Drop every store of the default registry: later clients start cold (tests)."""
+    DEFAULT_REGISTRY.clear()

@@ -1,7 +1,8 @@
 """The synchronous shell: ``JWKSClient`` and ``Verifier``.
 
-It owns the ``httpx.Client`` and the background thread, waits on the key store's
-in-flight refresh with ``Future.result``, and only drives the pure core. ``_async.py``
+It owns the ``httpx.Client`` and the background thread, and drives the key engine's
+flows: it performs each step (lead a refresh over HTTP, wait on another caller's with
+``Future.result``, start a background refresh in a thread) and nothing else. ``_async.py``
 is its mirror image.
 """
 
@@ -9,35 +10,37 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Collection, Iterable
+from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
+from functools import partial
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
-from ._claims import validate_claims
+from ._config import DEFAULT_LEEWAY
+from ._engine import Background, Flow, Lead, StaticJWKS, Wait
 from ._errors import JWKSClientError, KeySetUnavailableError
 from ._events import EventHook
 from ._http import (
     DEFAULT_MAX_RESPONSE_BYTES,
     DEFAULT_TIMEOUT,
     BodyLimit,
-    Fetched,
-    NotModified,
-    RawResponse,
     RefreshFlow,
     refresh_flow,
     transport_error,
 )
 from ._keys import KeyRing, PreparedKey
-from ._policy import CacheState, Refresh, RefreshMode, Reject, Serve
-from ._shell import MAX_ROUNDS, KeySourceBase, StaticJWKS, VerifierBase
-from ._token import MAX_TOKEN_LENGTH, ParsedToken, parse_token
+from ._shell import KeyClientBase, VerifierBase
+from ._store import Claim, KeyStoreRegistry
+from ._token import MAX_TOKEN_LENGTH
 from ._types import CachePolicy, Clock
-from ._verify import DEFAULT_LEEWAY, check_key_issuer, check_signature
+from ._values import Fetched, FetchPlan, NotModified, RawResponse
 
 __all__ = ["JWKSClient", "Verifier", "send_capped"]
+
+_T = TypeVar("_T")
 
 
 def send_capped(
@@ -84,7 +87,7 @@ def send_capped(
     return RawResponse(url, response.status_code, response.headers, body, clock())
 
 
-class JWKSClient(KeySourceBase):
+class JWKSClient(KeyClientBase):
     """Keys of one issuer, fetched, cached and refreshed with care.
 
     Give it a ``jwks_uri``, or an ``issuer`` to discover the JWKS URL from. It returns
@@ -105,6 +108,8 @@ class JWKSClient(KeySourceBase):
         max_response_bytes: size cap of a response body (default 1 MiB).
         on_event: called with each event of the key store (fetched, rotated, fetch
             failed, stale served); see ``jwks_client.KeySetFetched`` and friends.
+        store_registry: where the key store shared with other clients of the same source
+            lives (default: the process's registry); see ``KeyStoreRegistry``.
 
     Raises:
         ConfigurationError: an option is invalid.
@@ -123,17 +128,20 @@ class JWKSClient(KeySourceBase):
         cache_policy: CachePolicy | None = None,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         on_event: EventHook | None = None,
+        store_registry: KeyStoreRegistry | None = None,
     ) -> None:
         super().__init__(
             jwks_uri=jwks_uri,
             issuer=issuer,
+            jwks=jwks,
+            http_client=http_client,
             require_https=require_https,
             clock=clock,
             timeout=timeout,
             cache_policy=cache_policy,
             max_response_bytes=max_response_bytes,
-            jwks=jwks,
             on_event=on_event,
+            store_registry=store_registry,
         )
         self._owns_client = http_client is None
         # Created on the first fetch: a client whose keys are already cached (shared
@@ -152,14 +160,28 @@ class JWKSClient(KeySourceBase):
         """
         return self.candidates(alg, kid)[0]
 
-    def candidates(self, alg: str, kid: str | None) -> tuple[PreparedKey, ...]:
+    def candidates(
+        self,
+        alg: str,
+        kid: str | None,
+        *,
+        precheck: Callable[[float], None] | None = None,
+    ) -> tuple[PreparedKey, ...]:
         """Return every key that may verify a token with ``alg``/``kid`` (never empty).
+
+        Args:
+            alg, kid: from the token's header.
+            precheck: called with the current time before a refresh is spent on an
+                unknown kid; raise from it to refuse the token without the refresh.
 
         Raises:
             KeyNotFoundError: no such key, even after the allowed refresh.
             KeySetUnavailableError: the key set could not be obtained.
         """
-        return self._resolve(alg, kid)
+        found = self._engine.fresh_candidates(alg, kid)
+        if found is not None:
+            return found
+        return self._drive(self._engine.resolve(alg, kid, precheck))
 
     def key_set(self) -> KeyRing:
         """Return the current key set, fetching it when there is none usable.
@@ -167,13 +189,7 @@ class JWKSClient(KeySourceBase):
         Raises:
             KeySetUnavailableError: the key set could not be obtained.
         """
-        ring = self._usable_ring()
-        if ring is None:
-            self._refresh(self._state, RefreshMode.BLOCKING)
-            ring = self._usable_ring()
-            if ring is None:
-                raise self._unavailable()
-        return ring
+        return self._drive(self._engine.key_set())
 
     def refresh(self) -> KeyRing:
         """Fetch the key set now (revalidating), whatever the cache says.
@@ -181,19 +197,24 @@ class JWKSClient(KeySourceBase):
         Raises:
             KeySetUnavailableError: the refresh failed (the cached keys are kept).
         """
-        self._refresh(self._state, RefreshMode.FORCED)
-        ring = self._state.ring
-        if self._state.last_error is not None or ring is None:
-            raise self._unavailable()
-        return ring
+        return self._drive(self._engine.refresh())
+
+    def join_background(self, timeout: float = 10.0) -> bool:
+        """Wait for a background refresh in flight, if any, to land (tests, demos).
+
+        Returns:
+            True if no background refresh is running any more.
+        """
+        background = self._background
+        if background is not None:
+            background.join(timeout)
+            return not background.is_alive()
+        return True
 
     def close(self) -> None:
         """Wait for a background refresh, close the HTTP client if owned; idempotent."""
-        self._closed = True
-        self._detach()
-        background = self._background
-        if background is not None:
-            background.join(timeout=self._config.timeout * 2 + 1)
+        self._engine.close()
+        self.join_background(self._config.timeout * 2 + 1)
         client = self._http
         if self._owns_client and client is not None:
             client.close()
@@ -209,61 +230,55 @@ class JWKSClient(KeySourceBase):
     ) -> None:
         self.close()
 
-    # --- driving the core ------------------------------------------------------------
+    # --- performing the engine's steps --------------------------------------------------
 
-    def _resolve(
-        self, alg: str, kid: str | None, parsed: ParsedToken | None = None
-    ) -> tuple[PreparedKey, ...]:
-        waited = False
-        for _ in range(MAX_ROUNDS):
-            now = self._clock()
-            state, found, decision = self._lookup(alg, kid, now)
-            if decision is None:
-                if waited:
-                    self._served(state, False, waited)
+    def _drive(self, flow: Flow[_T]) -> _T:
+        try:
+            step = next(flow)
+            while True:
+                if isinstance(step, Lead):
+                    self._lead(step.claim)
+                elif isinstance(step, Wait):
+                    self._wait(step.future)
                 else:
-                    self._hit()
-                return found
-            if isinstance(decision, Serve):
-                self._served(state, decision.stale, waited)
-                if decision.background:
-                    self._start_background(state)
-                return found
-            if isinstance(decision, Reject):
-                raise self._rejection(decision, alg, kid, waited)
-            assert isinstance(decision, Refresh)
-            precheck = self._precheck
-            if decision.mode is RefreshMode.FORCED and parsed is not None and precheck is not None:
-                precheck(parsed, now)
-            waited = True
-            self._refresh(state, decision.mode)
-        raise self._exhausted(alg, kid)
+                    self._start_background(step)
+                step = next(flow)
+        except StopIteration as stop:
+            result: _T = stop.value
+            return result
+        finally:
+            flow.close()
 
-    def _refresh(self, observed: CacheState, mode: RefreshMode, *, wait: bool = True) -> None:
-        """Lead a refresh, or wait for the one in flight, unless the state moved on."""
-        claim = self._store.claim(observed, mode)
-        if claim.plan is not None:
-            outcome: Fetched | NotModified | KeySetUnavailableError
-            try:
-                outcome = self._run(refresh_flow(claim.plan))
-            except KeySetUnavailableError as exc:
-                outcome = exc
-            except BaseException as exc:
-                self._store.finish(claim, exc)
-                raise
-            self._store.finish(claim, outcome)
-        elif claim.future is not None and wait:
-            try:
-                claim.future.result(timeout=self._wait_timeout())
-            except FutureTimeout as exc:
-                raise self._wait_timed_out() from exc
+    def _lead(self, claim: Claim) -> None:
+        assert claim.plan is not None
+        if self._http is not None and self._http.is_closed:
+            # Closed by its owner: nothing is learned, nobody is put in backoff.
+            self._engine.finish(claim, None)
+            raise self._engine.closed_error()
+        outcome: Fetched | NotModified | KeySetUnavailableError
+        try:
+            outcome = self._fetch(claim.plan)
+        except KeySetUnavailableError as exc:
+            outcome = exc
+        except BaseException:
+            self._engine.finish(claim, None)
+            raise
+        self._engine.finish(claim, outcome)
 
-    def _run(self, flow: RefreshFlow) -> Fetched | NotModified:
+    def _wait(self, future: Future[None]) -> None:
+        try:
+            future.result(timeout=self._engine.wait_timeout())
+        except FutureTimeout as exc:
+            raise self._engine.wait_timed_out() from exc
+
+    def _fetch(self, plan: FetchPlan) -> Fetched | NotModified:
+        client = self._client()
+        flow: RefreshFlow = refresh_flow(plan)
         try:
             request = next(flow)
             while True:
                 try:
-                    raw = self._send(request)
+                    raw = self._send(client, request)
                 except KeySetUnavailableError as exc:
                     request = flow.throw(exc)
                 else:
@@ -281,35 +296,30 @@ class JWKSClient(KeySourceBase):
                     client = self._http = httpx.Client(timeout=self._config.timeout)
         return client
 
-    def _send(self, request: httpx.Request) -> RawResponse:
+    def _send(self, client: httpx.Client, request: httpx.Request) -> RawResponse:
         config = self._config
         return send_capped(
-            self._client(),
+            client,
             request,
             timeout=config.timeout,
             max_bytes=config.max_response_bytes,
             clock=self._clock,
         )
 
-    def _start_background(self, observed: CacheState) -> None:
+    def _start_background(self, step: Background) -> None:
+        engine = self._engine
         with self._background_guard:
             running = self._background is not None and self._background.is_alive()
-            if self._closed or running or self._store.busy() or self._state is not observed:
+            if running or not engine.wants_background(step.state):
                 return
             thread = threading.Thread(
-                target=self._refresh,
-                args=(observed, RefreshMode.BLOCKING),
-                kwargs={"wait": False},
+                target=self._drive,
+                args=(engine.background(step.state),),
                 name="jwks-client-refresh",
                 daemon=True,
             )
             self._background = thread
             thread.start()
-
-    def _join_background(self, timeout: float = 10.0) -> None:
-        background = self._background
-        if background is not None:
-            background.join(timeout)
 
 
 class Verifier(VerifierBase[JWKSClient]):
@@ -332,7 +342,7 @@ class Verifier(VerifierBase[JWKSClient]):
         jwks: a static key set (mapping, JSON text or bytes, or a file path) instead of
             discovery and fetching.
         http_client, require_https, clock, timeout, cache_policy, max_response_bytes,
-        on_event:
+        on_event, store_registry:
             as for :class:`JWKSClient`.
         max_token_length: tokens longer than this are rejected unparsed (default 32768).
         verified_token_cache_size: how many verified tokens to remember (0, the default,
@@ -364,6 +374,7 @@ class Verifier(VerifierBase[JWKSClient]):
         max_token_length: int = MAX_TOKEN_LENGTH,
         verified_token_cache_size: int = 0,
         on_event: EventHook | None = None,
+        store_registry: KeyStoreRegistry | None = None,
     ) -> None:
         super().__init__(
             issuer=issuer,
@@ -389,8 +400,9 @@ class Verifier(VerifierBase[JWKSClient]):
             cache_policy=cache_policy,
             max_response_bytes=max_response_bytes,
             on_event=on_event,
+            store_registry=store_registry,
         )
-        self._keys._precheck = self._precheck
+        self._engine = self._keys.engine
 
     @property
     def jwks_client(self) -> JWKSClient:
@@ -404,38 +416,19 @@ class Verifier(VerifierBase[JWKSClient]):
             InvalidTokenError: the token is rejected (a subclass says why).
             KeySetUnavailableError: the issuer's keys could not be obtained.
         """
+        checker = self._checker
+        policy = self._claims_policy
         try:
-            digest = None
-            if self._verified is not None:
-                digest = self._digest(token)
-                entry = self._recall(digest) if digest is not None else None
-                if entry is not None and digest is not None:
-                    found = self._keys._resolve(entry.alg, entry.kid)
-                    recalled = self._serve_recalled(digest, entry, found)
-                    if recalled is not None:
-                        self._outcome("token_cache_hit")
-                        self._outcome("verified")
-                        return recalled
-            rules = self._rules
-            parsed = parse_token(
-                token, algorithms=rules.algorithms, max_length=rules.max_token_length
-            )
-            keys = self._keys
+            job = checker.begin(token)
             # The common case (a fresh, quiet key set) without a decision.
-            candidates = keys._quiet_candidates(parsed.alg, parsed.kid)
+            candidates = self._engine.fresh_candidates(job.alg, job.kid)
             if candidates is None:
-                candidates = keys._resolve(parsed.alg, parsed.kid, parsed)
-            key = check_signature(parsed, candidates)
-            check_key_issuer(parsed, key)
-            claims = parsed.claims
-            validate_claims(claims, typ=parsed.typ, policy=rules.claims, now=self._clock())
-            if digest is not None:
-                self._remember(digest, parsed, key)
+                precheck = partial(checker.precheck, job, policy)
+                candidates = self._keys.candidates(job.alg, job.kid, precheck=precheck)
+            return checker.complete(job, candidates, policy, token)
         except JWKSClientError as exc:
-            self._outcome(type(exc).__name__)
+            checker.rejected(exc)
             raise
-        self._outcome("verified")
-        return claims
 
     def close(self) -> None:
         """Close what this verifier owns; idempotent."""

@@ -49,8 +49,6 @@ from ._http import (
     ACCEPT_JWKS,
     DEFAULT_MAX_RESPONSE_BYTES,
     DEFAULT_TIMEOUT,
-    Discovered,
-    RawResponse,
     build_request,
     check_url,
     discovery_urls,
@@ -60,6 +58,7 @@ from ._http import (
 from ._keys import KeyRing, PreparedKey, SkippedKey
 from ._sync import Verifier, send_capped
 from ._types import CachePolicy
+from ._values import Discovered, RawResponse
 from ._version import __version__
 from .testing import FakeClock, LocalIssuer
 
@@ -743,7 +742,7 @@ class _Demo:
             before = self._counts()
             verifier.verify(pool[0])
             # Wait for that background refresh to fail, so the counts below are exact.
-            keys._join_background(_JOIN_TIMEOUT)
+            keys.join_background(_JOIN_TIMEOUT)
             for i in range(1, _STALE_SERVED):
                 verifier.verify(pool[i % _TOKEN_POOL])
             stale_fetches = self._fetched(before)

@@ -48,6 +48,7 @@ PUBLIC = [
     "KeySetFetched",
     "KeySetRotated",
     "KeySetUnavailableError",
+    "KeyStoreRegistry",
     "MalformedTokenError",
     "MissingClaimError",
     "MultiIssuerVerifier",
@@ -73,9 +74,11 @@ PURE = [
     "_keys",
     "_token",
     "_claims",
+    "_values",
+    "_verify",
     "_http",
     "_policy",
-    "_verify",
+    "_config",
     "_snapshot",
 ]
 FORBIDDEN = {"time", "threading", "asyncio", "socket", "logging", "random"}
@@ -85,11 +88,12 @@ LAYERS = [
     {"_errors", "_version"},
     {"_types", "_messages", "_events"},
     {"_cache_control", "_keys", "_token", "_claims"},
-    {"_http"},
-    {"_policy"},
-    {"_verify"},
+    {"_values", "_verify"},
+    {"_http", "_policy"},
+    {"_config"},
     {"_snapshot"},
     {"_store"},
+    {"_engine", "_checker"},
     {"_shell"},
     {"_sync", "_async"},
     {"_multi"},
@@ -217,3 +221,46 @@ def test_every_public_name_is_documented() -> None:
                     if not inspect.getdoc(target):
                         missing.append(f"{module.__name__}.{name}.{attr}")
     assert missing == []
+
+
+#: Private attributes one module may read on an object it does not define, with why.
+#: Keep it short: an entry here is a seam that wants a public-internal method instead.
+PRIVATE_REACH_ALLOWED: set[tuple[str, str]] = {
+    # The loopback test server's handler and the issuer facade it serves.
+    ("testing.py", "_register"),
+    ("testing.py", "_unregister"),
+    ("testing.py", "_clock"),
+    ("testing.py", "_respond"),
+}
+
+
+def _private_reaches(path: Path, root: Path = PACKAGE) -> set[tuple[str, str]]:
+    """(module, attribute) for each ``x._name`` whose ``x`` is not ``self`` or ``cls``."""
+    tree = ast.parse(path.read_text())
+    found = set()
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Attribute):
+            continue
+        name = node.attr
+        if not name.startswith("_") or name.startswith("__"):
+            continue
+        owner = node.value
+        if isinstance(owner, ast.Name) and owner.id in ("self", "cls"):
+            continue
+        found.add((path.relative_to(root).as_posix(), name))
+    return found
+
+
+def test_no_private_reach_through() -> None:
+    """No module reads a private attribute of another object (``a._b._c`` or ``obj._x``)."""
+    found: set[tuple[str, str]] = set()
+    for path in sorted(PACKAGE.rglob("*.py")):
+        found |= _private_reaches(path)
+    assert found - PRIVATE_REACH_ALLOWED == set()
+
+
+def test_private_reach_check_can_fail(tmp_path: Path) -> None:
+    """The reach-through check flags both shapes it is meant to catch."""
+    sample = tmp_path / "sample.py"
+    sample.write_text("def f(self, other):\n    return self._keys._store, other._state, self._ok\n")
+    assert _private_reaches(sample, tmp_path) == {("sample.py", "_store"), ("sample.py", "_state")}

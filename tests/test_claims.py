@@ -390,22 +390,22 @@ def test_checks_run_in_documented_order(
 # --- policy --------------------------------------------------------------------------
 
 BAD_POLICIES = [
-    ("issuer-empty", {"issuer": ""}, "ClaimsPolicy.issuer"),
-    ("issuer-int", {"issuer": 1}, "ClaimsPolicy.issuer"),
-    ("audiences-empty", {"audiences": frozenset()}, "ClaimsPolicy.audiences"),
-    ("audiences-set", {"audiences": {"api"}}, "ClaimsPolicy.audiences"),
-    ("audiences-str", {"audiences": "api"}, "ClaimsPolicy.audiences"),
-    ("audiences-int-member", {"audiences": frozenset({1})}, "ClaimsPolicy.audiences"),
-    ("audiences-empty-member", {"audiences": frozenset({""})}, "ClaimsPolicy.audiences"),
-    ("leeway-negative", {"leeway": -1}, "ClaimsPolicy.leeway"),
-    ("leeway-nan", {"leeway": float("nan")}, "ClaimsPolicy.leeway"),
-    ("leeway-inf", {"leeway": float("inf")}, "ClaimsPolicy.leeway"),
-    ("leeway-bool", {"leeway": True}, "ClaimsPolicy.leeway"),
-    ("leeway-str", {"leeway": "60"}, "ClaimsPolicy.leeway"),
-    ("token-type-empty", {"token_type": ""}, "ClaimsPolicy.token_type"),
-    ("token-type-int", {"token_type": 1}, "ClaimsPolicy.token_type"),
-    ("required-set", {"required": {"sub"}}, "ClaimsPolicy.required"),
-    ("required-int", {"required": frozenset({1})}, "ClaimsPolicy.required"),
+    ("issuer-empty", {"issuer": ""}, "issuer must"),
+    ("issuer-int", {"issuer": 1}, "issuer must"),
+    ("audiences-empty", {"audiences": frozenset()}, "audience must"),
+    ("audiences-set", {"audiences": {"api"}}, "audience must"),
+    ("audiences-str", {"audiences": "api"}, "audience must"),
+    ("audiences-int-member", {"audiences": frozenset({1})}, "audience must"),
+    ("audiences-empty-member", {"audiences": frozenset({""})}, "audience must"),
+    ("leeway-negative", {"leeway": -1}, "leeway must"),
+    ("leeway-nan", {"leeway": float("nan")}, "leeway must"),
+    ("leeway-inf", {"leeway": float("inf")}, "leeway must"),
+    ("leeway-bool", {"leeway": True}, "leeway must"),
+    ("leeway-str", {"leeway": "60"}, "leeway must"),
+    ("token-type-empty", {"token_type": ""}, "token_type must"),
+    ("token-type-int", {"token_type": 1}, "token_type must"),
+    ("required-set", {"required": {"sub"}}, "required claims must"),
+    ("required-int", {"required": frozenset({1})}, "required claims must"),
 ]
 
 

@@ -146,12 +146,13 @@ def test_token_cache_hit_skips_signature_check(
     token = issuer.token()
     with _verifier(issuer, clock) as verifier:
         first = verifier.verify(token)
-        from jwks_client import _sync
+        from jwks_client import _checker
 
-        def refuse(*_: object) -> object:
-            raise AssertionError("signature checked on a cache hit")
+        def refuse(*_: object, **__: object) -> object:
+            raise AssertionError("parsed or signature checked on a cache hit")
 
-        monkeypatch.setattr(_sync, "check_signature", refuse)
+        monkeypatch.setattr(_checker, "verify_parsed", refuse)
+        monkeypatch.setattr(_checker, "parse_token", refuse)
         second = verifier.verify(token)
         assert second == first
         second["sub"] = "mallory"  # a caller mutating its copy changes nothing cached
@@ -178,7 +179,7 @@ def test_token_cache_invalidated_when_key_leaves(issuer: LocalIssuer, clock: Fak
         issuer.remove_key(old_kid)
         clock.advance(301)
         verifier.verify(token)  # stale set serves once while it refreshes in background
-        verifier.jwks_client._join_background()
+        verifier.jwks_client.join_background()
         with pytest.raises(KeyNotFoundError):
             verifier.verify(token)
 
@@ -188,7 +189,7 @@ def test_token_cache_bounded(issuer: LocalIssuer, clock: FakeClock) -> None:
     with _verifier(issuer, clock, size=2) as verifier:
         for _ in range(5):
             verifier.verify(issuer.token())
-        assert verifier._verified is not None and len(verifier._verified) == 2
+        assert verifier._checker.cached_tokens() == 2
     with pytest.raises(ConfigurationError, match="verified_token_cache_size"):
         _verifier(issuer, clock, size=-1)
 
@@ -206,7 +207,7 @@ def test_token_cache_async(issuer: LocalIssuer, clock: FakeClock) -> None:
         ) as verifier:
             token = issuer.token(expires_in=100)
             assert (await verifier.verify(token)) == (await verifier.verify(token))
-            assert verifier._verified is not None and len(verifier._verified) == 1
+            assert verifier._checker.cached_tokens() == 1
             clock.advance(200)
             with pytest.raises(ExpiredTokenError):
                 await verifier.verify(token)

@@ -85,7 +85,7 @@ def test_events_fetched_rotated_failed_stale(issuer: LocalIssuer, clock: FakeClo
         issuer.fail("status", status=500)
         clock.advance(301)
         verifier.verify(token)  # stale, background refresh fails
-        verifier.jwks_client._join_background()
+        verifier.jwks_client.join_background()
         verifier.verify(token)  # still stale: one StaleKeysServed per cache state
         stale = [e for e in events if isinstance(e, StaleKeysServed)]
         failed = [e for e in events if isinstance(e, FetchFailed)]

@@ -179,12 +179,12 @@ def test_unknown_kid_during_backoff_is_key_not_found_with_error() -> None:
     )
 
 
-def test_not_modified_renews_lifetime_and_keeps_ring_and_generation() -> None:
-    """A 304 renews freshness without replacing the ring or bumping the generation."""
+def test_not_modified_renews_lifetime_and_keeps_ring() -> None:
+    """A 304 renews freshness without replacing the ring or its source document."""
     state = warm(1000.0, lifetime=600)
     renewed = on_fetched(state, 1700.0, not_modified(1700.0, lifetime=120), policy=POLICY)
     assert renewed.ring is state.ring
-    assert renewed.generation == state.generation == 1
+    assert renewed.document == state.document
     assert renewed.fresh_until == 1820.0
     assert renewed.etag == '"v1"'
 
@@ -193,7 +193,7 @@ def test_not_modified_without_ring_changes_nothing() -> None:
     """A 304 with no cached ring only ends the in-flight refresh (no keys appear)."""
     state = on_attempt(INITIAL_STATE, 5.0)
     after = on_fetched(state, 5.0, not_modified(5.0), policy=POLICY)
-    assert after.ring is None and not after.refreshing and after.generation == 0
+    assert after.ring is None and not after.refreshing and after.fetched_at is None
 
 
 def test_success_clears_failures() -> None:

@@ -49,7 +49,7 @@ def test_old_snapshot_revalidates(issuer: LocalIssuer, clock: FakeClock) -> None
     with verifier(issuer, later) as second:
         second.jwks_client.load_snapshot(snapshot)
         assert second.verify(issuer.token(expires_in=10_000))["sub"] == "user-1"
-        second.jwks_client._join_background()
+        second.jwks_client.join_background()
     jwks = [r for r in issuer.requests() if r.path == "/jwks"]
     assert len(jwks) == 1 and jwks[0].headers.get("if-none-match")
 

@@ -61,9 +61,9 @@ class Facade:
         """Wait for a background refresh to finish (bounded)."""
         keys = self.verifier.jwks_client
         if self.loop is not None:
-            self.loop.run_until_complete(keys._join_background(10.0))  # type: ignore[arg-type]
+            self.loop.run_until_complete(keys.join_background(10.0))  # type: ignore[arg-type]
         else:
-            keys._join_background(10.0)  # type: ignore[unused-coroutine]
+            keys.join_background(10.0)  # type: ignore[unused-coroutine]
 
     def close(self) -> None:
         if self.loop is not None:

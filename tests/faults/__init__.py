@@ -55,10 +55,10 @@ class Facade:
         """Wait (bounded) for a background refresh to finish."""
         if self.loop is not None:
             assert isinstance(self.verifier, AsyncVerifier)
-            self.loop.run_until_complete(self.verifier.jwks_client._join_background(10.0))
+            self.loop.run_until_complete(self.verifier.jwks_client.join_background(10.0))
         else:
             assert isinstance(self.verifier, Verifier)
-            self.verifier.jwks_client._join_background(10.0)
+            self.verifier.jwks_client.join_background(10.0)
 
     def wait(self, condition: Callable[[], bool]) -> bool:
         """Call a blocking ``condition`` while a background refresh may make progress.

@@ -1,0 +1,466 @@
+"""The key-source engine: the one object a shell or a verifier asks for keys.
+
+Theory of operation
+-------------------
+An engine is one client's view of one key source. It holds the configuration, the clock,
+this client's counters and the shared :class:`~._store.KeyStore` (keys, failure state,
+the in-flight refresh), and it makes every decision about keys. It does no I/O: where a
+decision needs I/O it *yields a step* and the shell performs it, like httpx's
+``Auth.auth_flow``. So the logic exists once, and the sync and async shells each keep a
+driver of a few lines.
+
+Two ways in:
+
+* :meth:`KeyEngine.fresh_candidates` — the hot path, a plain method: when the cached set
+  is fresh and nothing is due (before the policy's ``quiet_until``), the candidates for
+  ``alg``/``kid``, counted as a hit; otherwise None.
+* :meth:`KeyEngine.resolve` — the full flow, a generator. It decides with
+  :func:`~._policy.decide`, and yields :class:`Lead` (this caller fetches: the shell runs
+  the HTTP flow of the claim's plan and reports with :meth:`KeyEngine.finish`),
+  :class:`Wait` (another caller is fetching: wait for its future) or :class:`Background`
+  (serve now, and start a background refresh). It returns the candidate keys, or raises
+  the library's exception. A claims pre-check given by the verifier runs before a refresh
+  is spent on an unknown kid, so a token that would fail anyway costs the issuer nothing.
+
+:meth:`KeyEngine.key_set`, :meth:`KeyEngine.refresh` and :meth:`KeyEngine.background` are
+flows of the same kind. A closed engine never leads a refresh (it may still join one in
+flight), so a closed client cannot put a store shared with live clients into backoff.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections import Counter
+from collections.abc import Callable, Generator, Mapping
+from concurrent.futures import Future
+from dataclasses import dataclass, replace
+from typing import Any, TypeVar
+
+from ._config import SourceConfig, load_jwks_document
+from ._errors import (
+    ConfigurationError,
+    FetchError,
+    InvalidKeySetError,
+    JWKSClientError,
+    KeyNotFoundError,
+    KeySetUnavailableError,
+)
+from ._events import EventHook, Stats
+from ._keys import KeyRing, PreparedKey
+from ._policy import (
+    CacheState,
+    Decision,
+    Refresh,
+    RefreshMode,
+    Reject,
+    RejectReason,
+    Serve,
+    decide,
+    quiet_until,
+    static_state,
+)
+from ._snapshot import export_snapshot, restore_snapshot
+from ._store import DEFAULT_REGISTRY, Claim, KeyStore, KeyStoreRegistry
+from ._types import CachePolicy, Clock
+from ._values import Fetched, NotModified
+
+__all__ = [
+    "MAX_ROUNDS",
+    "Background",
+    "Flow",
+    "KeyEngine",
+    "Lead",
+    "StaticJWKS",
+    "Step",
+    "Wait",
+]
+
+#: A caller decides, refreshes (or waits) and decides again at most this many times.
+MAX_ROUNDS = 4
+
+#: A static key set file larger than this is refused, like an oversized response.
+MAX_STATIC_BYTES = 1_048_576
+
+#: A JWKS given once: a mapping, JSON text or bytes, or a path to a JSON file.
+StaticJWKS = Mapping[str, Any] | str | bytes | os.PathLike[str]
+
+
+@dataclass(frozen=True, slots=True)
+class Lead:
+    """Fetch now: run the HTTP flow of ``claim.plan``, then report with ``finish``."""
+
+    claim: Claim
+
+
+@dataclass(frozen=True, slots=True)
+class Wait:
+    """Another caller is fetching: wait for ``future`` (at most the engine's wait timeout)."""
+
+    future: Future[None]
+
+
+@dataclass(frozen=True, slots=True)
+class Background:
+    """Start a background refresh of ``state`` (the caller is served meanwhile)."""
+
+    state: CacheState
+
+
+Step = Lead | Wait | Background
+_T = TypeVar("_T")
+#: A flow yields steps for the shell to perform and returns its answer.
+Flow = Generator[Step, None, _T]
+
+
+def read_static(jwks: StaticJWKS) -> KeyRing:
+    """The key ring of a static key set; a path (os.PathLike, or a str not starting with
+    '{') is read as a file.
+
+    Raises:
+        ConfigurationError: the file cannot be read, or the value has the wrong type.
+        InvalidKeySetError: the file is too large, or the set has no usable key.
+    """
+    document: object = jwks
+    if isinstance(jwks, os.PathLike) or (
+        isinstance(jwks, str) and not jwks.lstrip().startswith("{")
+    ):
+        path = os.fspath(jwks)
+        try:
+            with open(path, "rb") as file:
+                data = file.read(MAX_STATIC_BYTES + 1)
+        except OSError as exc:
+            raise ConfigurationError(f"cannot read the key set file {path!r}: {exc}") from exc
+        if len(data) > MAX_STATIC_BYTES:
+            raise InvalidKeySetError(f"the key set file {path!r} exceeds {MAX_STATIC_BYTES} bytes")
+        document = data
+    return load_jwks_document(document)
+
+
+def unavailable(error: KeySetUnavailableError | None, *, label: str) -> KeySetUnavailableError:
+    """The keys-unavailable exception: a clone of the last refresh failure, if any."""
+    if error is None:
+        return KeySetUnavailableError(f"keys for {label} are unavailable")
+    return error.clone()
+
+
+def rejection(decision: Reject, *, kid: str | None, alg: str, label: str) -> JWKSClientError:
+    """The exception for a policy rejection (a fresh instance, safe to raise anywhere)."""
+    error = decision.error
+    if decision.reason is RejectReason.UNAVAILABLE:
+        return unavailable(error, label=label)
+    what = f"kid {kid!r}" if kid is not None else "a kid-less token"
+    message = f"no key for {what} with alg {alg} in the key set of {label}"
+    if error is not None:
+        message += f" (the last refresh failed: {error})"
+    return KeyNotFoundError(message, kid=kid, alg=alg)
+
+
+class KeyEngine:
+    """One client's view of one key source: decisions, counters, the shared store.
+
+    Args:
+        config: the bound source configuration.
+        clock: returns Unix seconds.
+        store: the store to use; by default the registry's store for this source, clock
+            and ``http_client`` (a static set always gets a store of its own).
+        jwks: a static key set instead of fetching.
+        http_client: the user's HTTP client, if any (part of the sharing key).
+        registry: where shared stores live (the process default if None).
+        on_event: a hook called with each event of the store.
+
+    Raises:
+        ConfigurationError: ``on_event`` is not callable, or the static set is unreadable.
+        InvalidKeySetError: the static set has no usable key.
+    """
+
+    def __init__(
+        self,
+        config: SourceConfig,
+        clock: Clock,
+        *,
+        jwks: StaticJWKS | None = None,
+        http_client: object = None,
+        registry: KeyStoreRegistry | None = None,
+        on_event: EventHook | None = None,
+    ) -> None:
+        if registry is not None and not isinstance(registry, KeyStoreRegistry):
+            raise ConfigurationError(f"store_registry must be a KeyStoreRegistry, got {registry!r}")
+        if on_event is not None and not callable(on_event):
+            raise ConfigurationError(f"on_event must be callable, got {on_event!r}")
+        self.config = config
+        self.policy: CachePolicy = config.policy
+        self._clock = clock
+        if jwks is not None:
+            ring = read_static(jwks)
+            self._store = KeyStore(config=config, clock=clock)
+            self._store.state = static_state(ring, clock())
+        else:
+            registry = DEFAULT_REGISTRY if registry is None else registry
+            self._store = registry.store(config, clock, http_client)
+        self._closed = False
+        self._counts: Counter[str] = Counter()
+        self._count_lock = threading.Lock()
+        self._quiet: tuple[CacheState | None, float] = (None, float("-inf"))
+        self._hook = on_event
+        if on_event is not None:
+            self._store.subscribe(on_event)
+
+    # --- the hot path ------------------------------------------------------------------
+
+    def fresh_candidates(self, alg: str, kid: str | None) -> tuple[PreparedKey, ...] | None:
+        """The candidates when the set is fresh and nothing is due (a hit), else None.
+
+        None sends the caller to :meth:`resolve`, which decides; this method never does.
+        """
+        state = self._store.state
+        quiet = self._quiet
+        if quiet[0] is not state:
+            quiet = self._quiet = (state, quiet_until(state, self.policy))
+        ring = state.ring
+        if ring is not None and self._clock() < quiet[1]:
+            found = ring.select(alg, kid)
+            if found:
+                with self._count_lock:
+                    self._counts["key_cache_hit"] += 1
+                return found
+        return None
+
+    # --- flows ---------------------------------------------------------------------------
+
+    def resolve(
+        self,
+        alg: str,
+        kid: str | None,
+        precheck: Callable[[float], None] | None = None,
+    ) -> Flow[tuple[PreparedKey, ...]]:
+        """The candidate keys for ``alg``/``kid`` (never empty), refreshing as allowed.
+
+        Args:
+            alg, kid: from the token's header.
+            precheck: called with the time before a refresh is forced by an unknown kid;
+                it raises to refuse the token without spending the refresh.
+
+        Raises:
+            KeyNotFoundError: no such key, even after the allowed refresh.
+            KeySetUnavailableError: the key set could not be obtained.
+        """
+        waited = False
+        for _ in range(MAX_ROUNDS):
+            now = self._clock()
+            state, found, decision = self._lookup(alg, kid, now)
+            if decision is None:
+                self._count("key_cache_miss" if waited else "key_cache_hit")
+                return found
+            if isinstance(decision, Serve):
+                if decision.stale:
+                    self._store.note_stale(state)
+                    self._count("key_cache_miss" if waited else "key_cache_hit", "stale_served")
+                else:
+                    self._count("key_cache_miss" if waited else "key_cache_hit")
+                if decision.background:
+                    yield Background(state)
+                return found
+            if isinstance(decision, Reject):
+                raise self._rejection(decision, alg, kid, waited)
+            assert isinstance(decision, Refresh)
+            if decision.mode is RefreshMode.FORCED and precheck is not None:
+                precheck(now)
+            waited = True
+            yield from self._refresh(state, decision.mode)
+        raise self._rejection(Reject(RejectReason.KEY_NOT_FOUND, self.state.last_error), alg, kid)
+
+    def key_set(self) -> Flow[KeyRing]:
+        """The current key set, fetched when there is none usable.
+
+        Raises:
+            KeySetUnavailableError: the key set could not be obtained.
+        """
+        ring = self._usable_ring()
+        if ring is None:
+            yield from self._refresh(self.state, RefreshMode.BLOCKING)
+            ring = self._usable_ring()
+            if ring is None:
+                raise self.unavailable()
+        return ring
+
+    def refresh(self) -> Flow[KeyRing]:
+        """Fetch the key set now (revalidating), whatever the cache says.
+
+        Raises:
+            KeySetUnavailableError: the refresh failed (the cached keys are kept).
+        """
+        yield from self._refresh(self.state, RefreshMode.FORCED)
+        state = self.state
+        if state.last_error is not None or state.ring is None:
+            raise self.unavailable()
+        return state.ring
+
+    def wants_background(self, observed: CacheState) -> bool:
+        """Whether a background refresh of ``observed`` is still worth starting."""
+        return not self._closed and not self._store.busy() and self.state is observed
+
+    def background(self, observed: CacheState) -> Flow[None]:
+        """A refresh nobody waits for: lead it, or do nothing if another is in flight."""
+        if self.wants_background(observed):
+            yield from self._refresh(observed, RefreshMode.BLOCKING, wait=False)
+
+    def finish(
+        self, claim: Claim, outcome: Fetched | NotModified | KeySetUnavailableError | None
+    ) -> None:
+        """Report the outcome of a :class:`Lead`: the new set, the failure, or None when
+        the refresh was abandoned (cancelled, interrupted, closed: nothing was learned)."""
+        self._store.finish(claim, outcome)
+
+    # --- the rest of the client's surface -----------------------------------------------
+
+    @property
+    def state(self) -> CacheState:
+        """The shared store's cache state (immutable)."""
+        return self._store.state
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` was called."""
+        return self._closed
+
+    def close(self) -> None:
+        """Stop leading refreshes and stop calling this client's ``on_event`` hook."""
+        self._closed = True
+        if self._hook is not None:
+            self._store.unsubscribe(self._hook)
+            self._hook = None
+
+    def closed_error(self) -> KeySetUnavailableError:
+        """The error of a closed client asked to fetch."""
+        return KeySetUnavailableError(
+            f"cannot fetch keys for {self.label()}: the client is closed",
+            url=self.state.jwks_uri,
+        )
+
+    def label(self) -> str:
+        """The JWKS URL (or the issuer before discovery), for messages."""
+        return self._store.label()
+
+    def unavailable(self) -> KeySetUnavailableError:
+        """The keys-unavailable error for the current state."""
+        return unavailable(self.state.last_error, label=self.label())
+
+    def wait_timeout(self) -> float:
+        """How long a caller waits for another caller's refresh (discovery + JWKS)."""
+        return self.config.timeout * 4 + 1
+
+    def wait_timed_out(self) -> FetchError:
+        """The error of a caller whose wait for another's refresh ran out."""
+        return FetchError(
+            f"timed out after {self.wait_timeout():g}s waiting for the refresh of {self.label()}",
+            url=self.state.jwks_uri,
+        )
+
+    def subscribe(self, hook: EventHook) -> None:
+        """Call ``hook`` with every event of the store (until unsubscribed).
+
+        Raises:
+            ConfigurationError: ``hook`` is not callable.
+        """
+        if not callable(hook):
+            raise ConfigurationError(f"an event hook must be callable, got {hook!r}")
+        self._store.subscribe(hook)
+
+    def unsubscribe(self, hook: EventHook) -> None:
+        """Stop calling ``hook`` (no error if it was not subscribed)."""
+        self._store.unsubscribe(hook)
+
+    def stats(self, base: Stats | None = None) -> Stats:
+        """``base`` (the verifier's counters) completed with this client's and the store's."""
+        with self._count_lock:
+            counts = dict(self._counts)
+        store = self._store
+        state = store.state
+        ring = state.ring
+        return replace(
+            Stats() if base is None else base,
+            key_cache_hits=counts.get("key_cache_hit", 0),
+            key_cache_misses=counts.get("key_cache_miss", 0),
+            rate_limited=counts.get("rate_limited", 0),
+            stale_served=counts.get("stale_served", 0),
+            refreshes=store.counters.refreshes,
+            key_sets=store.counters.key_sets,
+            not_modified=store.counters.not_modified,
+            fetch_errors=store.counters.failures,
+            kids=tuple(sorted(ring.kids)) if ring is not None else (),
+            fresh_until=state.fresh_until if ring is not None else None,
+            stale_until=state.stale_until(self.policy) if ring is not None else None,
+            jwks_uri=state.jwks_uri,
+        )
+
+    def export_snapshot(self, *, key: bytes | None = None) -> dict[str, Any]:
+        """The cached key set as a JSON-ready snapshot (see ``load_snapshot``)."""
+        return export_snapshot(self.state, self.config, key=key)
+
+    def load_snapshot(
+        self, snapshot: Mapping[str, Any] | str | bytes, *, key: bytes | None = None
+    ) -> bool:
+        """Seed the store from a snapshot; True if adopted."""
+        state = restore_snapshot(snapshot, self.config, key=key, now=self._clock())
+        return self._store.seed(state)
+
+    # --- decisions -------------------------------------------------------------------------
+
+    def _count(self, *names: str) -> None:
+        with self._count_lock:
+            for name in names:
+                self._counts[name] += 1
+
+    def _lookup(
+        self, alg: str, kid: str | None, now: float
+    ) -> tuple[CacheState, tuple[PreparedKey, ...], Decision | None]:
+        """Candidates for alg/kid and what to do; ``None`` means "serve, nothing else"."""
+        store = self._store
+        state = store.state
+        ring = state.ring
+        found = ring.select(alg, kid) if ring is not None else ()
+        if found:
+            quiet = self._quiet
+            if quiet[0] is not state:
+                quiet = self._quiet = (state, quiet_until(state, self.policy))
+            if now < quiet[1]:
+                return state, found, None  # the common case, decided without decide()
+        decision = decide(state, now, has_key=bool(found), policy=self.policy)
+        if (
+            kid is not None
+            and isinstance(decision, Refresh)
+            and decision.mode is RefreshMode.FORCED
+            and store.known_absent(kid)
+        ):
+            # A kid a recent refresh confirmed absent spends no further refresh.
+            decision = Reject(RejectReason.KEY_NOT_FOUND, state.last_error)
+        return state, found, decision
+
+    def _rejection(
+        self, decision: Reject, alg: str, kid: str | None, waited: bool = False
+    ) -> JWKSClientError:
+        if decision.reason is RejectReason.KEY_NOT_FOUND:
+            if not waited:
+                self._count("rate_limited")
+            elif kid is not None:
+                self._store.remember_absent(kid)
+        return rejection(decision, kid=kid, alg=alg, label=self.label())
+
+    def _refresh(self, observed: CacheState, mode: RefreshMode, *, wait: bool = True) -> Flow[None]:
+        """Lead a refresh, or wait for the one in flight, unless the state moved on."""
+        claim = self._store.claim(observed, mode, lead=not self._closed)
+        if claim.plan is not None:
+            yield Lead(claim)
+        elif claim.future is not None:
+            if wait:
+                yield Wait(claim.future)
+        elif claim.refused:
+            raise self.closed_error()
+
+    def _usable_ring(self) -> KeyRing | None:
+        state = self.state
+        ring = state.ring
+        if ring is None or self._clock() >= state.stale_until(self.policy):
+            return None
+        return ring
