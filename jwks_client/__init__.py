@@ -47,8 +47,7 @@ from ._snapshot import SnapshotError
 from ._store import KeyStoreRegistry
 from ._sync import JWKSClient, Verifier
 from ._types import ASYMMETRIC_ALGORITHMS, DEFAULT_ALGORITHMS, CachePolicy
-
-__version__ = "0.1.0"
+from ._version import __version__
 
 __all__ = [
     "ASYMMETRIC_ALGORITHMS",

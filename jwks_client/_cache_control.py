@@ -27,9 +27,10 @@ result (only a NaN or infinite ``now`` can cause one) counts as ``min_ttl``.
 is ignored (RFC 9111 §5.1). The apparent age (``now - Date``) is deliberately not used:
 clock skew between issuer and verifier would distort it more than it corrects.
 
-``ETag`` and ``Last-Modified`` are kept as sent for conditional revalidation, and
-RFC 5861's ``stale-while-revalidate`` / ``stale-if-error`` are reported when valid
-(conflicting duplicates count as absent); the policy decides what to do with them.
+``ETag`` and ``Last-Modified`` are kept as sent for conditional revalidation. RFC 5861's
+``stale-while-revalidate`` and ``stale-if-error`` are ignored like the other directives
+that do not set the lifetime: how long stale keys serve, and when a refresh starts
+ahead of expiry, are the policy's ``stale_if_error`` and ``refresh_ahead``.
 
 Header names are looked up ASCII-case-insensitively in any mapping (``httpx.Headers``
 or a plain dict); names that differ only by case are joined with ``", "`` as HTTP
@@ -79,16 +80,12 @@ class Freshness:
             ``"no-store"``, ``"no-cache"``, ``"invalid"`` or ``"default"``.
         etag: the ``ETag`` value as sent (strong or ``W/`` weak), None when absent.
         last_modified: the ``Last-Modified`` value as sent, None when absent.
-        stale_while_revalidate: RFC 5861 ``stale-while-revalidate`` seconds, if valid.
-        stale_if_error: RFC 5861 ``stale-if-error`` seconds, if valid.
     """
 
     lifetime: float
     source: str
     etag: str | None
     last_modified: str | None
-    stale_while_revalidate: float | None
-    stale_if_error: float | None
 
 
 def _ascii_lower(text: str) -> str:
@@ -321,11 +318,6 @@ def _lifetime(
     return expires - (now if date is None else date) - _age(fields), "expires"
 
 
-def _optional_seconds(directives: list[tuple[str, str | None]], name: str) -> float | None:
-    seconds = _directive_seconds(directives, name)
-    return float(seconds) if isinstance(seconds, int) else None
-
-
 def _non_empty(value: str | None) -> str | None:
     if value is None:
         return None
@@ -340,8 +332,8 @@ def compute_freshness(headers: Mapping[str, str], *, now: float, policy: CachePo
     ``Age``; ``Expires`` minus ``Date`` (or ``now``) minus ``Age``; else
     ``policy.default_ttl``. A malformed or conflicting ``max-age``, or an invalid
     ``Expires``, yields ``min_ttl`` with source ``"invalid"``. The lifetime is then
-    clamped to ``[policy.min_ttl, policy.max_ttl]``. ``ETag``, ``Last-Modified`` and the
-    RFC 5861 directives are captured whatever rule applied.
+    clamped to ``[policy.min_ttl, policy.max_ttl]``. ``ETag`` and ``Last-Modified`` are
+    captured whatever rule applied.
 
     Args:
         headers: the response headers: an ``httpx.Headers`` or any mapping, names in
@@ -364,6 +356,4 @@ def compute_freshness(headers: Mapping[str, str], *, now: float, policy: CachePo
         source=source,
         etag=_non_empty(fields.get("etag")),
         last_modified=_non_empty(fields.get("last-modified")),
-        stale_while_revalidate=_optional_seconds(directives, "stale-while-revalidate"),
-        stale_if_error=_optional_seconds(directives, "stale-if-error"),
     )

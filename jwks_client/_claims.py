@@ -42,12 +42,10 @@ from ._errors import (
     MissingClaimError,
     NotYetValidError,
 )
-from ._types import json_type
+from ._messages import json_kind, listed, shown
 
 __all__ = ["ClaimsPolicy", "validate_claims"]
 
-_EXCERPT_LENGTH = 60
-_MAX_LISTED = 5
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 # Unix times of 0001-01-01T00:00:00Z and 9999-12-31T23:59:59Z, datetime's range.
 _MIN_DATE = -62_135_596_800
@@ -113,12 +111,8 @@ class ClaimsPolicy:
 
 
 def _excerpt(value: object) -> str:
-    """Return a short ``repr`` of a string, or the JSON type name of anything else."""
-    if isinstance(value, str):
-        if len(value) > _EXCERPT_LENGTH:
-            return repr(value[:_EXCERPT_LENGTH]) + "..."
-        return repr(value)
-    return json_type(value)
+    """Show a string value; name the JSON kind of anything else."""
+    return shown(value) if isinstance(value, str) else json_kind(value)
 
 
 def _format_time(value: float) -> str:
@@ -160,7 +154,7 @@ def _check_issuer(claims: Mapping[str, Any], issuer: str) -> None:
         raise MissingClaimError("token has no 'iss' claim", claim="iss")
     iss = claims["iss"]
     if not isinstance(iss, str):
-        raise InvalidIssuerError(f"'iss' must be a string, not {json_type(iss)}", claim="iss")
+        raise InvalidIssuerError(f"'iss' must be a string, not {json_kind(iss)}", claim="iss")
     if iss != issuer:
         raise InvalidIssuerError(
             f"token issuer {_excerpt(iss)} is not the expected issuer {issuer!r}", claim="iss"
@@ -168,10 +162,7 @@ def _check_issuer(claims: Mapping[str, Any], issuer: str) -> None:
 
 
 def _listing(values: list[str] | frozenset[str]) -> str:
-    shown = [_excerpt(value) for value in sorted(values)[:_MAX_LISTED]]
-    if len(values) > _MAX_LISTED:
-        shown.append("...")
-    return "[" + ", ".join(shown) + "]"
+    return "[" + listed(sorted(values)) + "]"
 
 
 def _check_audience(claims: Mapping[str, Any], audiences: frozenset[str]) -> None:
@@ -185,7 +176,7 @@ def _check_audience(claims: Mapping[str, Any], audiences: frozenset[str]) -> Non
     elif isinstance(aud, list) and aud:
         raise InvalidAudienceError("'aud' array holds a value that is not a string", claim="aud")
     else:
-        found = "an empty array" if isinstance(aud, list) else json_type(aud)
+        found = "an empty array" if isinstance(aud, list) else json_kind(aud)
         raise InvalidAudienceError(
             f"'aud' must be a string or a non-empty array of strings, not {found}", claim="aud"
         )
@@ -203,7 +194,7 @@ def _numeric_date(claims: Mapping[str, Any], name: str) -> float | None:
     value = claims[name]
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise InvalidClaimError(
-            f"{name!r} must be a number of seconds, not {json_type(value)}", claim=name
+            f"{name!r} must be a number of seconds, not {json_kind(value)}", claim=name
         )
     if isinstance(value, float) and not math.isfinite(value):
         raise InvalidClaimError(f"{name!r} must be a finite number, not {value!r}", claim=name)

@@ -43,8 +43,10 @@ from ._errors import (
     ResponseTooLargeError,
 )
 from ._keys import KeyRing, parse_jwks
+from ._messages import MAX_INT_DIGITS, SHOWN_LONG_CHARS, json_kind, shown
 from ._types import CachePolicy
 from ._values import Discovered, Fetched, FetchPlan, NotModified, RawResponse
+from ._version import __version__
 
 __all__ = [
     "ACCEPT_DISCOVERY",
@@ -63,14 +65,12 @@ __all__ = [
     "transport_error",
 ]
 
-VERSION = "0.1.0"
-USER_AGENT = f"jwks-client/{VERSION} (+python-httpx)"
+USER_AGENT = f"jwks-client/{__version__} (+python-httpx)"
 ACCEPT_JWKS = "application/jwk-set+json, application/json"
 ACCEPT_DISCOVERY = "application/json"
 DEFAULT_TIMEOUT = 5.0
 #: 1 MiB: real key sets are a few KiB (the largest in the corpus, Entra's, ~20 KiB).
 DEFAULT_MAX_RESPONSE_BYTES = 1_048_576
-_MAX_LOCATION_IN_MESSAGE = 200
 
 
 RefreshFlow = Generator[httpx.Request, RawResponse, "Fetched | NotModified"]
@@ -194,7 +194,7 @@ class BodyLimit:
             self._decoder = zlib.decompressobj(47)
         else:
             raise FetchError(
-                f"response from {url} uses the unsupported content coding {coding[:40]!r}",
+                f"response from {url} uses the unsupported content coding {shown(coding)}",
                 url=url,
             )
         if content_length is not None and self._decoder is None:
@@ -258,8 +258,8 @@ def _check_status(raw: RawResponse, *, conditional: bool) -> None:
     if status == 200 or (status == 304 and conditional):
         return
     if status in (301, 302, 303, 307, 308):
-        location = str(raw.headers.get("location", ""))[:_MAX_LOCATION_IN_MESSAGE]
-        where = f" to {location!r}" if location else " without a Location"
+        location = raw.headers.get("location", "")
+        where = f" to {shown(location, SHOWN_LONG_CHARS)}" if location else " without a Location"
         raise FetchError(
             f"{raw.url} answered a {status} redirect{where}; redirects are not followed",
             url=raw.url,
@@ -269,13 +269,8 @@ def _check_status(raw: RawResponse, *, conditional: bool) -> None:
     )
 
 
-#: The longest integer literal read from a document (Python's own default limit, kept
-#: even where the interpreter's limit is lifted, so parsing stays linear).
-_MAX_INT_DIGITS = 4300
-
-
 def _bounded_int(literal: str) -> int:
-    if len(literal) > _MAX_INT_DIGITS:
+    if len(literal) > MAX_INT_DIGITS:
         raise ValueError("integer literal too long")
     return int(literal)
 
@@ -287,7 +282,7 @@ def _load_json_object(raw: RawResponse, what: str, error: type[KeySetUnavailable
         raise error(f"{what} at {raw.url} is not valid JSON", url=raw.url) from exc
     if not isinstance(document, dict):
         raise error(
-            f"{what} at {raw.url} is not a JSON object (got {type(document).__name__})",
+            f"{what} at {raw.url} is not a JSON object (got {json_kind(document)})",
             url=raw.url,
         )
     return document
@@ -307,7 +302,7 @@ def read_discovery(
     advertised = document.get("issuer")
     if advertised != issuer:
         raise DiscoveryError(
-            f"discovery document at {raw.url} names issuer {str(advertised)[:200]!r}, "
+            f"discovery document at {raw.url} names issuer {shown(advertised, SHOWN_LONG_CHARS)}, "
             f"expected exactly {issuer!r}",
             url=raw.url,
         )

@@ -48,7 +48,8 @@ from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from joserfc.jwk import ECKey, OKPKey, RSAKey
 
 from ._errors import InvalidKeySetError
-from ._types import ASYMMETRIC_ALGORITHMS, json_type
+from ._messages import SHOWN_LONG_CHARS, clipped, json_kind, shown
+from ._types import ASYMMETRIC_ALGORITHMS
 
 __all__ = [
     "EMPTY_KEY_RING",
@@ -299,10 +300,6 @@ class KeyRing:
     def __len__(self) -> int:
         return len(self.keys)
 
-    def has_kid(self, kid: str) -> bool:
-        """Tell whether a loaded key has this ``kid``."""
-        return kid in self._kids
-
     def select(self, alg: str, kid: str | None) -> tuple[PreparedKey, ...]:
         """Return the candidate keys for a token, in document order.
 
@@ -341,13 +338,13 @@ def parse_jwks(document: object, *, max_keys: int = MAX_KEYS) -> KeyRing:
             or the array holds more than ``max_keys`` entries.
     """
     if not isinstance(document, dict):
-        raise InvalidKeySetError(f"a JWKS must be a JSON object, got {json_type(document)}")
+        raise InvalidKeySetError(f"a JWKS must be a JSON object, got {json_kind(document)}")
     if "keys" not in document:
         raise InvalidKeySetError('a JWKS must have a "keys" member; this object has none')
     entries = document["keys"]
     if not isinstance(entries, list):
         raise InvalidKeySetError(
-            f'the JWKS "keys" member must be an array, got {json_type(entries)}'
+            f'the JWKS "keys" member must be an array, got {json_kind(entries)}'
         )
     if len(entries) > max_keys:
         raise InvalidKeySetError(
@@ -361,18 +358,10 @@ def parse_jwks(document: object, *, max_keys: int = MAX_KEYS) -> KeyRing:
         except _Unusable as exc:
             skipped.append(SkippedKey(index, _kid_of(entry), str(exc)))
         except Exception as exc:  # a foreign import error: the key is skipped, never raised
-            reason = f"could not be imported: {type(exc).__name__}: {str(exc)[:200]}"
+            text = clipped(str(exc), SHOWN_LONG_CHARS)
+            reason = f"could not be imported: {type(exc).__name__}: {text}"
             skipped.append(SkippedKey(index, _kid_of(entry), reason))
     return KeyRing(keys=tuple(keys), skipped=tuple(skipped))
-
-
-def _show(value: object) -> str:
-    """A short repr of a JSON value for a skip reason (issuers' values can be huge)."""
-    try:
-        text = repr(value)
-    except RecursionError:
-        text = f"<deeply nested {type(value).__name__}>"
-    return text if len(text) <= 64 else text[:61] + "..."
 
 
 def _kid_of(entry: object) -> str | None:
@@ -386,7 +375,7 @@ def _kid_of(entry: object) -> str | None:
 def _prepare(entry: object) -> PreparedKey:
     """Judge and import one JWK; raise ``_Unusable`` with the reason it is skipped."""
     if not isinstance(entry, dict):
-        raise _Unusable(f"entry is {json_type(entry)}, not a JSON object")
+        raise _Unusable(f"entry is {json_kind(entry)}, not a JSON object")
 
     if "kty" not in entry:
         raise _Unusable("kty is missing")
@@ -394,7 +383,7 @@ def _prepare(entry: object) -> PreparedKey:
     if kty == "oct":
         raise _Unusable("kty 'oct': symmetric keys are never accepted")
     if kty not in ("RSA", "EC", "OKP"):
-        raise _Unusable(f"kty {_show(kty)} is not supported (RSA, EC and OKP are)")
+        raise _Unusable(f"kty {shown(kty)} is not supported (RSA, EC and OKP are)")
 
     private = [name for name in _PRIVATE_MEMBERS if name in entry]
     if private:
@@ -405,22 +394,22 @@ def _prepare(entry: object) -> PreparedKey:
 
     kid = entry.get("kid")
     if "kid" in entry and not (isinstance(kid, str) and kid):
-        raise _Unusable(f"kid {_show(kid)} is not a non-empty string")
+        raise _Unusable(f"kid {shown(kid)} is not a non-empty string")
 
     use = entry.get("use")
     if "use" in entry and use != "sig":
-        raise _Unusable(f"use is {_show(use)}, not 'sig'")
+        raise _Unusable(f"use is {shown(use)}, not 'sig'")
 
     if "key_ops" in entry:
         key_ops = entry["key_ops"]
         if not isinstance(key_ops, list) or not all(isinstance(op, str) for op in key_ops):
-            raise _Unusable(f"key_ops {_show(key_ops)} is not an array of strings")
+            raise _Unusable(f"key_ops {shown(key_ops)} is not an array of strings")
         if "verify" not in key_ops:
-            raise _Unusable(f"key_ops {_show(key_ops)} does not include 'verify'")
+            raise _Unusable(f"key_ops {shown(key_ops)} does not include 'verify'")
 
     alg = entry.get("alg")
     if "alg" in entry and not (isinstance(alg, str) and alg in _SUPPORTED_ALGORITHMS):
-        raise _Unusable(f"alg {_show(alg)} is not a supported asymmetric JWS algorithm")
+        raise _Unusable(f"alg {shown(alg)} is not a supported asymmetric JWS algorithm")
 
     issuer = entry.get("issuer")
     if kty == "RSA":
@@ -453,7 +442,8 @@ def _allowed(kty: str, crv: str | None, default: frozenset[str], alg: object) ->
         return default
     if alg not in default:
         fits = f"{kty} {crv}" if crv else kty
-        raise _Unusable(f"alg {_show(alg)} does not fit a {fits} key")
+        # "an": RSA, EC and OKP are all spelled out letter by letter.
+        raise _Unusable(f"alg {shown(alg)} does not fit an {fits} key")
     return frozenset({str(alg)})
 
 
@@ -568,7 +558,7 @@ def _import_ec(entry: dict[str, object], alg: object) -> _Imported:
     if "crv" not in entry:
         raise _Unusable("crv is missing")
     if not isinstance(crv, str) or crv not in _EC_CURVES:
-        raise _Unusable(f"crv {_show(crv)} is not a supported EC curve")
+        raise _Unusable(f"crv {shown(crv)} is not a supported EC curve")
     curve = _EC_CURVES[crv]
     algorithms = _allowed("EC", crv, frozenset({curve.alg}), alg)
     coordinates: list[int] = []
@@ -626,14 +616,14 @@ def _import_okp(entry: dict[str, object], alg: object) -> _Imported:
     if "crv" not in entry:
         raise _Unusable("crv is missing")
     if isinstance(crv, str) and crv in _KEY_AGREEMENT_CURVES:
-        raise _Unusable(f"crv {_show(crv)} is a key-agreement (ECDH) curve, not a signing curve")
+        raise _Unusable(f"crv {shown(crv)} is a key-agreement (ECDH) curve, not a signing curve")
     if not isinstance(crv, str) or crv not in _OKP_CURVES:
-        raise _Unusable(f"crv {_show(crv)} is not a supported OKP curve")
+        raise _Unusable(f"crv {shown(crv)} is not a supported OKP curve")
     curve = _OKP_CURVES[crv]
     algorithms = _allowed("OKP", crv, curve.algorithms, alg)
     raw = _decode_number(entry, "x", curve.size + 8)
     if len(raw) != curve.size:
-        raise _Unusable(f"x is {len(raw)} bytes, a {crv} public key is {curve.size}")
+        raise _Unusable(f"x is {len(raw)} bytes, an {crv} public key is {curve.size}")
     problem = _edwards_point_problem(curve, raw)
     if problem is not None:
         raise _Unusable(f"x is {problem}")

@@ -39,6 +39,7 @@ from ._config import (
 )
 from ._errors import ConfigurationError, InvalidIssuerError, JWKSClientError, MissingClaimError
 from ._http import DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_TIMEOUT
+from ._messages import SHOWN_LONG_CHARS, shown
 from ._sync import JWKSClient, verify_job
 from ._token import MAX_TOKEN_LENGTH
 
@@ -194,8 +195,9 @@ class _MultiBase(Generic[_K]):
         if issuer is None:
             raise MissingClaimError("token has no iss claim", claim="iss")
         if not isinstance(issuer, str) or not self.allows(issuer):
-            shown = repr(issuer)[:120]
-            raise InvalidIssuerError(f"issuer {shown} is not accepted", claim="iss")
+            raise InvalidIssuerError(
+                f"issuer {shown(issuer, SHOWN_LONG_CHARS)} is not accepted", claim="iss"
+            )
         with self._guard:
             source: _Source[_K] | None = self._sources.get(issuer)
             if source is None:

@@ -37,6 +37,7 @@ from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from ._errors import AlgorithmNotAllowedError, MalformedTokenError
+from ._messages import MAX_INT_DIGITS, json_kind, listed, shown
 
 __all__ = [
     "MAX_INT_DIGITS",
@@ -55,11 +56,6 @@ MAX_TOKEN_LENGTH: int = 32_768
 MAX_KID_LENGTH: int = 256
 #: Deepest nesting of arrays and objects accepted in a header or payload.
 MAX_JSON_DEPTH: int = 32
-#: Longest JSON integer literal accepted, in digits (the default limit of CPython's
-#: ``int()``, enforced here whatever the interpreter's setting).
-MAX_INT_DIGITS: int = 4_300
-
-_EXCERPT_LENGTH = 40
 
 _B64URL_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 _B64URL_INDEX = {char: index for index, char in enumerate(_B64URL_ALPHABET)}
@@ -108,28 +104,6 @@ class _Reject(Exception):
     """Raised inside JSON decoding hooks; turned into MalformedTokenError by the caller."""
 
 
-def _excerpt(value: str) -> str:
-    """Return a short ``repr`` of ``value``, truncated so messages stay small."""
-    if len(value) > _EXCERPT_LENGTH:
-        return repr(value[:_EXCERPT_LENGTH]) + "..."
-    return repr(value)
-
-
-def _type_name(value: object) -> str:
-    """Return the JSON name of a value decoded from JSON, for messages."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, (int, float)):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    return "object"
-
-
 def b64url_decode(segment: str) -> bytes:
     """Decode one base64url segment strictly.
 
@@ -176,7 +150,7 @@ def _reject_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
         seen: set[str] = set()
         for name, _ in pairs:
             if name in seen:
-                raise _Reject(f"has a duplicate member name {_excerpt(name)}")
+                raise _Reject(f"has a duplicate member name {shown(name)}")
             seen.add(name)
     return obj
 
@@ -285,7 +259,7 @@ def loads_strict(data: bytes, what: str) -> dict[str, Any]:
         else:
             obj = _DECODER.decode(text)
         if not isinstance(obj, dict):
-            raise _Reject(f"is not a JSON object but {_type_name(obj)}")
+            raise _Reject(f"is not a JSON object but {json_kind(obj)}")
         if _SURROGATE_ESCAPE.search(text) is not None:
             _check_no_lone_surrogate(obj)
     except _Reject as exc:
@@ -301,16 +275,14 @@ def _check_alg(header: dict[str, Any], algorithms: frozenset[str]) -> str:
     alg = header["alg"]
     if not isinstance(alg, str):
         raise MalformedTokenError(
-            f"malformed token: header 'alg' must be a string, not {_type_name(alg)}"
+            f"malformed token: header 'alg' must be a string, not {json_kind(alg)}"
         )
     if alg.lower() == "none":
         raise AlgorithmNotAllowedError("unsecured tokens (alg 'none') are not accepted", alg=alg)
     if alg.upper().startswith("HS"):
-        raise AlgorithmNotAllowedError(
-            f"symmetric algorithm {_excerpt(alg)} is not accepted", alg=alg
-        )
+        raise AlgorithmNotAllowedError(f"symmetric algorithm {shown(alg)} is not accepted", alg=alg)
     if alg not in algorithms:
-        raise AlgorithmNotAllowedError(f"algorithm {_excerpt(alg)} is not allowed", alg=alg)
+        raise AlgorithmNotAllowedError(f"algorithm {shown(alg)} is not allowed", alg=alg)
     return alg
 
 
@@ -327,10 +299,9 @@ def _check_crit(header: dict[str, Any]) -> None:
         raise MalformedTokenError(
             "malformed token: header 'crit' must be a non-empty array of unique strings"
         )
-    names = ", ".join(_excerpt(name) for name in crit[:5])
-    if len(crit) > 5:
-        names += ", ..."
-    raise MalformedTokenError(f"malformed token: unsupported critical header parameters: {names}")
+    raise MalformedTokenError(
+        f"malformed token: unsupported critical header parameters: {listed(crit)}"
+    )
 
 
 def _check_kid(header: dict[str, Any]) -> str | None:
@@ -339,7 +310,7 @@ def _check_kid(header: dict[str, Any]) -> str | None:
     kid = header["kid"]
     if not isinstance(kid, str):
         raise MalformedTokenError(
-            f"malformed token: header 'kid' must be a string, not {_type_name(kid)}"
+            f"malformed token: header 'kid' must be a string, not {json_kind(kid)}"
         )
     if not kid:
         raise MalformedTokenError("malformed token: header 'kid' is empty")
@@ -349,7 +320,7 @@ def _check_kid(header: dict[str, Any]) -> str | None:
         )
     if not kid.isprintable():
         raise MalformedTokenError(
-            f"malformed token: header 'kid' {_excerpt(kid)} holds non-printable characters"
+            f"malformed token: header 'kid' {shown(kid)} holds non-printable characters"
         )
     return kid
 
@@ -360,7 +331,7 @@ def _optional_str(header: dict[str, Any], name: str) -> str | None:
     value = header[name]
     if not isinstance(value, str):
         raise MalformedTokenError(
-            f"malformed token: header {name!r} must be a string, not {_type_name(value)}"
+            f"malformed token: header {name!r} must be a string, not {json_kind(value)}"
         )
     return value
 

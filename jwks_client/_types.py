@@ -13,7 +13,6 @@ __all__ = [
     "DEFAULT_ALGORITHMS",
     "CachePolicy",
     "Clock",
-    "json_type",
 ]
 
 #: A callable returning the current time as Unix seconds (``time.time`` by default).
@@ -105,21 +104,3 @@ class CachePolicy:
         if lifetime != lifetime:  # NaN
             return self.min_ttl
         return min(max(lifetime, self.min_ttl), self.max_ttl)
-
-
-def json_type(value: object) -> str:
-    """The JSON kind of a decoded value, with its article, for messages ("a string")."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, (int, float)):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "an array"
-    if isinstance(value, dict):
-        return "an object"
-    name = type(value).__name__
-    return f"an {name}" if name[:1].lower() in "aeiou" else f"a {name}"

@@ -14,6 +14,7 @@ from __future__ import annotations
 from ._claims import ClaimsPolicy, validate_claims
 from ._errors import InvalidIssuerError, InvalidSignatureError
 from ._keys import PreparedKey
+from ._messages import SHOWN_LONG_CHARS, shown
 from ._token import ParsedToken
 
 __all__ = ["check_key_issuer", "check_signature", "verify_parsed"]
@@ -56,10 +57,10 @@ def check_key_issuer(parsed: ParsedToken, key: PreparedKey) -> None:
     tid = claims.get("tid")
     expected = bound.replace("{tenantid}", tid if isinstance(tid, str) else "\x00")
     if claims.get("iss") != expected:
-        shown = repr(claims.get("iss"))[:120]
+        shown_iss = shown(claims.get("iss"), SHOWN_LONG_CHARS)
         raise InvalidIssuerError(
-            f"token issuer {shown} is not the issuer its signing key "
-            f"{key.kid!r} is published for ({bound!r})",
+            f"token issuer {shown_iss} is not the issuer its signing key "
+            f"{shown(key.kid)} is published for ({shown(bound, SHOWN_LONG_CHARS)})",
             claim="iss",
         )
 

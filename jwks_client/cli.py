@@ -59,6 +59,7 @@ from ._keys import KeyRing, PreparedKey, SkippedKey
 from ._sync import Verifier, send_capped
 from ._types import CachePolicy
 from ._values import Discovered, RawResponse
+from ._version import __version__
 from .testing import FakeClock, LocalIssuer
 
 __all__ = [
@@ -129,7 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="exit codes: 0 ok, 1 token rejected (or a demo check failed), "
         "2 keys unavailable, 64 bad arguments",
     )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     verify = commands.add_parser(
@@ -208,12 +209,6 @@ def _add_fetch_options(parser: argparse.ArgumentParser) -> None:
         metavar="S",
         help=f"seconds per request ({DEFAULT_TIMEOUT:g})",
     )
-
-
-def _version() -> str:
-    from . import __version__
-
-    return __version__
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -66,7 +66,9 @@ PUBLIC = [
 #: Pure modules: they decide, they never wait, lock, read a clock or do I/O.
 PURE = [
     "_errors",
+    "_version",
     "_types",
+    "_messages",
     "_events",
     "_cache_control",
     "_keys",
@@ -83,8 +85,8 @@ FORBIDDEN = {"time", "threading", "asyncio", "socket", "logging", "random"}
 
 #: Each module may import only modules of an earlier layer (or its own).
 LAYERS = [
-    {"_errors"},
-    {"_types", "_events"},
+    {"_errors", "_version"},
+    {"_types", "_messages", "_events"},
     {"_cache_control", "_keys", "_token", "_claims"},
     {"_values", "_verify"},
     {"_http", "_policy"},

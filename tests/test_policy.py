@@ -48,8 +48,6 @@ def fetched(
         source="max-age",
         etag=etag,
         last_modified=None,
-        stale_while_revalidate=None,
-        stale_if_error=None,
     )
     return Fetched(
         ring=ring, freshness=freshness, received_at=now, jwks_uri="https://x/jwks", discovered=None
@@ -62,8 +60,6 @@ def not_modified(now: float, lifetime: float = 600) -> NotModified:
         source="max-age",
         etag=None,
         last_modified=None,
-        stale_while_revalidate=None,
-        stale_if_error=None,
     )
     return NotModified(
         freshness=freshness, received_at=now, jwks_uri="https://x/jwks", discovered=None

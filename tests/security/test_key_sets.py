@@ -208,7 +208,7 @@ HOSTILE_KEYS: list[Any] = [
     ),
     pytest.param(
         lambda k: rsa_members(k, alg="ES256"),
-        r"alg 'ES256' does not fit a RSA key",
+        r"alg 'ES256' does not fit an RSA key",
         signed(lambda k: k.rsa, "RS256"),
         id="rsa-alg-ES256",
     ),
@@ -262,13 +262,13 @@ HOSTILE_KEYS: list[Any] = [
     ),
     pytest.param(
         lambda k: ec_members(k, alg="ES384"),
-        r"alg 'ES384' does not fit a EC P-256 key",
+        r"alg 'ES384' does not fit an EC P-256 key",
         signed(lambda k: k.p256, "ES256"),
         id="ec-P256-alg-ES384",
     ),
     pytest.param(
         lambda k: public_jwk(k.secp256k1, "bad", "ES256"),
-        r"alg 'ES256' does not fit a EC secp256k1 key",
+        r"alg 'ES256' does not fit an EC secp256k1 key",
         signed(lambda k: k.secp256k1, "ES256"),
         id="ec-secp256k1-alg-ES256",
     ),
@@ -305,13 +305,13 @@ HOSTILE_KEYS: list[Any] = [
     ),
     pytest.param(
         lambda k: {**public_jwk(k.ed25519, "bad"), "crv": "Ed448"},
-        r"x is 32 bytes, a Ed448 public key is 57",
+        r"x is 32 bytes, an Ed448 public key is 57",
         signed(lambda k: k.ed25519, "EdDSA"),
         id="ed25519-key-as-Ed448",
     ),
     pytest.param(
         lambda k: public_jwk(k.ed448, "bad", "Ed25519"),
-        r"alg 'Ed25519' does not fit a OKP Ed448 key",
+        r"alg 'Ed25519' does not fit an OKP Ed448 key",
         signed(lambda k: k.ed448, "EdDSA"),
         id="ed448-alg-Ed25519",
     ),
@@ -500,10 +500,10 @@ def test_ten_thousand_real_keys_hit_the_size_cap_first(
 
 
 DOCUMENTS: list[Any] = [
-    pytest.param(b"[]", r"is not a JSON object \(got list\)", id="array"),
-    pytest.param(b'"keys"', r"is not a JSON object \(got str\)", id="string"),
-    pytest.param(b"null", r"is not a JSON object \(got NoneType\)", id="null"),
-    pytest.param(b"1e400", r"is not a JSON object \(got float\)", id="number"),
+    pytest.param(b"[]", r"is not a JSON object \(got an array\)", id="array"),
+    pytest.param(b'"keys"', r"is not a JSON object \(got a string\)", id="string"),
+    pytest.param(b"null", r"is not a JSON object \(got null\)", id="null"),
+    pytest.param(b"1e400", r"is not a JSON object \(got a number\)", id="number"),
     pytest.param(b"{}", r'must have a "keys" member', id="no-keys"),
     pytest.param(b'{"Keys": []}', r'must have a "keys" member', id="keys-capitalised"),
     pytest.param(

@@ -213,11 +213,11 @@ def test_alg_allowed_by_the_key_but_not_configured_is_refused(
 @pytest.mark.parametrize(
     ("kid", "match"),
     [
-        pytest.param(1, r"'kid' must be a string, not number", id="int"),
+        pytest.param(1, r"'kid' must be a string, not a number", id="int"),
         pytest.param(None, r"'kid' must be a string, not null", id="null"),
-        pytest.param(["a"], r"'kid' must be a string, not array", id="list"),
-        pytest.param({"kid": "a"}, r"'kid' must be a string, not object", id="object"),
-        pytest.param(True, r"'kid' must be a string, not boolean", id="bool"),
+        pytest.param(["a"], r"'kid' must be a string, not an array", id="list"),
+        pytest.param({"kid": "a"}, r"'kid' must be a string, not an object", id="object"),
+        pytest.param(True, r"'kid' must be a string, not a boolean", id="bool"),
         pytest.param("", r"'kid' is empty", id="empty"),
         pytest.param("k" * 10_240, r"'kid' is longer than 256 characters", id="10KB"),
         pytest.param("a\x00b", r"non-printable", id="nul"),
