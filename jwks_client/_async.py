@@ -28,6 +28,7 @@ from ._http import (
     NotModified,
     RawResponse,
     RefreshFlow,
+    preread_body,
     refresh_flow,
     transport_error,
 )
@@ -247,8 +248,9 @@ class AsyncJWKSClient(KeySourceBase):
         try:
             response = await self._client().send(request, stream=True, follow_redirects=False)
             try:
-                body = b""
-                if response.status_code == 200:
+                preread = preread_body(response, url=url, max_bytes=self._config.max_response_bytes)
+                body = b"" if preread is None else preread
+                if response.status_code == 200 and preread is None:
                     limit = BodyLimit(
                         url,
                         self._config.max_response_bytes,
