@@ -12,10 +12,11 @@ All integrations answer alike (RFC 6750), with a ``{"detail": "..."}`` JSON body
   ``WWW-Authenticate: Bearer realm="api"`` (no ``error``);
 - a malformed ``Bearer`` field: 400, ``error="invalid_request"``;
 - a token the verifier rejects: 401, ``error="invalid_token"`` and a sanitised
-  ``error_description``;
+  ``error_description`` that names nothing of the server's side (no JWKS URL, issuer or
+  fetch failure: see :func:`public_description`);
 - a valid token without a required scope: 403, ``error="insufficient_scope"``,
   ``scope="..."``;
-- keys that cannot be obtained: 503, ``Retry-After: 5``.
+- keys that cannot be obtained: 503, ``Retry-After: 5`` and a fixed description.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from ._common import (
     MissingTokenError,
     bearer_token,
     challenge_for,
+    public_description,
     require_scopes,
     token_scopes,
     www_authenticate,
@@ -47,6 +49,7 @@ __all__ = [
     "MissingTokenError",
     "bearer_token",
     "challenge_for",
+    "public_description",
     "require_scopes",
     "token_scopes",
     "www_authenticate",
