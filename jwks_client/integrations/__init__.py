@@ -1,9 +1,10 @@
 """Web framework integrations: FastAPI/Starlette, Flask, Django REST framework.
 
 Each framework has its own module, imported only by users of that framework
-(``jwks_client.integrations.starlette``, ``.flask``, ``.django``); install the matching
-extra (``jwks-client[fastapi]``, ``[starlette]``, ``[flask]``, ``[django]``). This package
-imports no framework: it re-exports the framework-free helpers the modules share, for
+(``jwks_client.integrations.fastapi``, ``.starlette``, ``.flask``, ``.django``); install
+the matching extra (``jwks-client[fastapi]``, ``[starlette]``, ``[flask]``, ``[django]``):
+importing a module without its framework raises an ``ImportError`` naming the extra. This
+package imports no framework: it re-exports the framework-free helpers the modules share, for
 code that wires another framework the same way.
 
 All integrations answer alike (RFC 6750), with a ``{"detail": "..."}`` JSON body:

@@ -64,6 +64,7 @@ __all__ = [
     "challenge_for",
     "check_realm",
     "check_scope_names",
+    "missing_extra",
     "missing_scopes",
     "public_description",
     "require_scopes",
@@ -201,6 +202,24 @@ def sanitize_description(text: str, limit: int = MAX_DESCRIPTION_LENGTH) -> str:
     if len(cleaned) > limit:
         cleaned = cleaned[: max(0, limit - 3)].rstrip() + "..."
     return cleaned
+
+
+def missing_extra(module: str, framework: str, extra: str) -> ImportError:
+    """Return the ImportError of an integration whose framework is not installed.
+
+    The message names the extra that installs it, e.g.
+    ``pip install 'jwks-client[fastapi]'``; raise it ``from`` the original error.
+
+    Args:
+        module: the integration's module name.
+        framework: the framework's name as users know it.
+        extra: the package extra that installs it.
+    """
+    return ImportError(
+        f"{module} needs {framework}, which is not installed (or too old): "
+        f"pip install 'jwks-client[{extra}]'",
+        name=module,
+    )
 
 
 def check_realm(realm: str | None) -> str | None:

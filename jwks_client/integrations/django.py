@@ -46,12 +46,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final, cast
 
-from django.conf import settings  # type: ignore[import-untyped]
-from django.core.signals import setting_changed  # type: ignore[import-untyped]
-from rest_framework import exceptions  # type: ignore[import-untyped]
-from rest_framework.authentication import BaseAuthentication  # type: ignore[import-untyped]
-from rest_framework.permissions import BasePermission  # type: ignore[import-untyped]
-
 from jwks_client import ConfigurationError, InvalidTokenError, KeySetUnavailableError, Verifier
 
 from ._common import (
@@ -63,11 +57,21 @@ from ._common import (
     bearer_token,
     challenge_for,
     check_scope_names,
+    missing_extra,
     require_scopes,
     settings_options,
     token_scopes,
     www_authenticate,
 )
+
+try:
+    from django.conf import settings  # type: ignore[import-untyped]
+    from django.core.signals import setting_changed  # type: ignore[import-untyped]
+    from rest_framework import exceptions  # type: ignore[import-untyped]
+    from rest_framework.authentication import BaseAuthentication  # type: ignore[import-untyped]
+    from rest_framework.permissions import BasePermission  # type: ignore[import-untyped]
+except ImportError as exc:  # its extra is not installed
+    raise missing_extra(__name__, "Django REST framework", "django") from exc
 
 __all__ = [
     "SETTING",
