@@ -340,3 +340,20 @@ def test_view_without_scopes_fails_closed(
         client.get(url, **bearer(token))
     with pytest.raises(ConfigurationError, match="names no scope"):
         client.get(url)
+
+
+def test_answers_name_nothing_of_the_server_side(
+    client: APIClient, issuer: LocalIssuer, clock: FakeClock
+) -> None:
+    """A 401 after a failed refresh names neither the issuer, its URLs nor the failure."""
+    assert client.get("/me", **bearer(issuer.token())).status_code == 200
+    clock.advance(31)  # past the refresh cooldown
+    issuer.fail("status", status=500, path="all")
+    response = client.get("/me", **bearer(issuer.token(kid="unknown")))
+    assert response.status_code == 401
+    shown = response.content.decode() + response.headers["WWW-Authenticate"]
+    for fragment in ("127.0.0.1", issuer.base_url, "500", "refresh"):
+        assert fragment not in shown
+    assert response.json() == {
+        "detail": "no signing key of the issuer matches the token's kid and alg"
+    }
