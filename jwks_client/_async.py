@@ -31,6 +31,7 @@ from ._http import (
     DEFAULT_TIMEOUT,
     BodyLimit,
     RefreshFlow,
+    preread_body,
     refresh_flow,
     transport_error,
 )
@@ -266,8 +267,9 @@ class AsyncJWKSClient(KeyClientBase):
         try:
             response = await client.send(request, stream=True, follow_redirects=False)
             try:
-                body = b""
-                if response.status_code == 200:
+                preread = preread_body(response, url=url, max_bytes=self._config.max_response_bytes)
+                body = b"" if preread is None else preread
+                if response.status_code == 200 and preread is None:
                     limit = BodyLimit(
                         url,
                         self._config.max_response_bytes,

@@ -59,6 +59,7 @@ __all__ = [
     "build_request",
     "check_url",
     "discovery_urls",
+    "preread_body",
     "read_discovery",
     "read_jwks",
     "refresh_flow",
@@ -251,6 +252,31 @@ class BodyLimit:
                 raise self._corrupt() from exc
             self._decoder = None
         return b"".join(self._chunks)
+
+
+def preread_body(response: httpx.Response, *, url: str, max_bytes: int) -> bytes | None:
+    """Return the body of a 200 response that arrived already read, or None.
+
+    httpx reads a ``Response`` built with ``content=``, ``json=`` or ``text=`` when it is
+    constructed, which is how ``httpx.MockTransport`` handlers and respx answer; its raw
+    stream can then no longer be iterated. Such a body is taken as read (httpx has already
+    decoded any content coding) and the size cap applies to it all the same. A response
+    still to be streamed, or one that is not a 200, gives None: the shell reads it with
+    :class:`BodyLimit`.
+
+    Raises:
+        ResponseTooLargeError: the body is longer than ``max_bytes``.
+    """
+    if response.status_code != 200 or not response.is_stream_consumed:
+        return None
+    try:
+        content = response.content
+    except httpx.ResponseNotRead:
+        # Streamed by someone else and not kept: the shell's read reports it.
+        return None
+    limit = BodyLimit(url, max_bytes, None)
+    limit.feed(content)
+    return limit.body()
 
 
 def _check_status(raw: RawResponse, *, conditional: bool) -> None:

@@ -30,6 +30,7 @@ from ._http import (
     DEFAULT_TIMEOUT,
     BodyLimit,
     RefreshFlow,
+    preread_body,
     refresh_flow,
     transport_error,
 )
@@ -63,8 +64,9 @@ def send_capped(
     try:
         response = client.send(request, stream=True, follow_redirects=False)
         try:
-            body = b""
-            if response.status_code == 200:
+            preread = preread_body(response, url=url, max_bytes=max_bytes)
+            body = b"" if preread is None else preread
+            if response.status_code == 200 and preread is None:
                 limit = BodyLimit(
                     url,
                     max_bytes,

@@ -214,7 +214,7 @@ def _module(name: str, source: str, tmp_path: Path, monkeypatch: pytest.MonkeyPa
 def test_fastapi_example(
     hosts: dict[str, LocalIssuer], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The FastAPI example answers /me with the token's subject, and 401 without one."""
+    """The FastAPI example answers /me with the subject (401 without), greets, documents."""
     TestClient = _test_client()
     module = _module(
         "readme_fastapi", block("from typing import Annotated, Any"), tmp_path, monkeypatch
@@ -227,6 +227,11 @@ def test_fastapi_example(
         assert client.get("/me").status_code == 401
         denied = client.delete("/items/1", headers={"Authorization": f"Bearer {token}"})
         assert denied.status_code == 403
+        assert client.get("/greeting").json() == "hello stranger"
+        greeted = client.get("/greeting", headers={"Authorization": f"Bearer {token}"})
+        assert greeted.json() == "hello alice"
+    schemes = module.app.openapi()["components"]["securitySchemes"]
+    assert schemes["JWTBearer"]["bearerFormat"] == "JWT"
 
 
 def test_starlette_example(

@@ -14,9 +14,14 @@ Rules (RFC 6750, RFC 7235, RFC 9110):
 - Keys that cannot be fetched are the server's trouble, not the client's: 503 with
   ``Retry-After`` and no challenge.
 
-``error_description`` is built from the library's message, which never holds the token,
-and is sanitised to the characters RFC 6750 §3 allows (no ``"``, no ``\\``, no control or
-non-ASCII characters) and capped in length, so it can never break the header.
+An answer tells the client what was wrong with what it sent, and nothing about the
+server's side: the library's messages are written for logs and may name the JWKS URL, the
+issuer or the last fetch failure, so ``error_description`` is the message only for the
+rejections whose messages speak of the token alone (malformed, algorithm, signature,
+type, time and claim-shape checks), with any URL in it replaced; an unknown key, a wrong
+issuer or audience, and any other rejection get a fixed text per class. It is sanitised
+to the characters RFC 6750 §3 allows (no ``"``, no ``\\``, no control or non-ASCII
+characters) and capped in length, so it can never break the header.
 """
 
 from __future__ import annotations
@@ -28,10 +33,21 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from jwks_client import (
+    AlgorithmNotAllowedError,
     ConfigurationError,
+    ExpiredTokenError,
+    InvalidAudienceError,
+    InvalidClaimError,
+    InvalidIssuerError,
+    InvalidSignatureError,
     InvalidTokenError,
+    InvalidTokenTypeError,
     JWKSClientError,
+    KeyNotFoundError,
     KeySetUnavailableError,
+    MalformedTokenError,
+    MissingClaimError,
+    NotYetValidError,
     Verifier,
 )
 
@@ -48,7 +64,9 @@ __all__ = [
     "challenge_for",
     "check_realm",
     "check_scope_names",
+    "missing_extra",
     "missing_scopes",
+    "public_description",
     "require_scopes",
     "sanitize_description",
     "settings_options",
@@ -75,6 +93,40 @@ _SCOPE_TOKEN: Final = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")
 
 _MISSING_DESCRIPTION: Final = "a bearer token is required"
 _UNAVAILABLE_DESCRIPTION: Final = "the token signing keys are temporarily unavailable"
+
+# What an answer says of a rejected token, by class (the nearest class in the exception's
+# MRO wins). Messages of an unknown key, issuer or audience name the server's side (the
+# JWKS URL or issuer, the last fetch failure, the accepted values): never sent.
+_TOKEN_DESCRIPTIONS: Final[dict[type[InvalidTokenError], str]] = {
+    KeyNotFoundError: "no signing key of the issuer matches the token's kid and alg",
+    InvalidIssuerError: "the token's issuer is not accepted",
+    InvalidAudienceError: "the token's audience is not accepted",
+    MalformedTokenError: "the token is malformed",
+    AlgorithmNotAllowedError: "the token's algorithm is not accepted",
+    InvalidSignatureError: "the token's signature does not verify",
+    InvalidTokenTypeError: "the token's type is not accepted",
+    ExpiredTokenError: "the token has expired",
+    NotYetValidError: "the token is not valid yet",
+    MissingClaimError: "the token lacks a required claim",
+    InvalidClaimError: "a claim of the token is invalid",
+    InvalidTokenError: "the token is invalid",
+}
+# The rejections whose messages speak only of the token the client sent; exact classes,
+# so a subclass (whose message nobody here has read) falls back to the fixed text.
+_PUBLIC_MESSAGES: Final[frozenset[type[InvalidTokenError]]] = frozenset(
+    {
+        MalformedTokenError,
+        AlgorithmNotAllowedError,
+        InvalidSignatureError,
+        InvalidTokenTypeError,
+        ExpiredTokenError,
+        NotYetValidError,
+        MissingClaimError,
+        InvalidClaimError,
+    }
+)
+# A URL in a message shown to a client (scheme://...), replaced as a precaution.
+_URL: Final = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://[^\s'\"]*")
 
 
 class BearerError(JWKSClientError):
@@ -150,6 +202,24 @@ def sanitize_description(text: str, limit: int = MAX_DESCRIPTION_LENGTH) -> str:
     if len(cleaned) > limit:
         cleaned = cleaned[: max(0, limit - 3)].rstrip() + "..."
     return cleaned
+
+
+def missing_extra(module: str, framework: str, extra: str) -> ImportError:
+    """Return the ImportError of an integration whose framework is not installed.
+
+    The message names the extra that installs it, e.g.
+    ``pip install 'jwks-client[fastapi]'``; raise it ``from`` the original error.
+
+    Args:
+        module: the integration's module name.
+        framework: the framework's name as users know it.
+        extra: the package extra that installs it.
+    """
+    return ImportError(
+        f"{module} needs {framework}, which is not installed (or too old): "
+        f"pip install 'jwks-client[{extra}]'",
+        name=module,
+    )
 
 
 def check_realm(realm: str | None) -> str | None:
@@ -275,6 +345,24 @@ def require_scopes(claims: Mapping[str, Any], required: tuple[str, ...]) -> None
         )
 
 
+def public_description(exc: InvalidTokenError | BearerError) -> str:
+    """Return what an answer may say about a rejection, sanitised.
+
+    A :class:`BearerError` and the rejections whose messages speak only of the token
+    (malformed, algorithm, signature, type, expiry, claim shape) keep their message, with
+    any URL replaced; every other rejection (an unknown key, a wrong issuer or audience,
+    a subclass) gets a fixed text for its class, so the JWKS URL, the issuer and the last
+    fetch failure stay in the server's logs. A rejection's message that sanitises to
+    nothing is replaced by the fixed text; a :class:`BearerError`'s may come back empty.
+    """
+    shown = sanitize_description(_URL.sub("a URL", str(exc)))
+    if isinstance(exc, BearerError):
+        return shown
+    # InvalidTokenError is in the table, so the nearest entry always exists.
+    fixed = next(_TOKEN_DESCRIPTIONS[c] for c in type(exc).__mro__ if c in _TOKEN_DESCRIPTIONS)
+    return (shown or fixed) if type(exc) in _PUBLIC_MESSAGES else fixed
+
+
 def challenge_for(
     exc: InvalidTokenError | KeySetUnavailableError | BearerError, *, realm: str | None
 ) -> Challenge:
@@ -283,8 +371,10 @@ def challenge_for(
     ``MissingTokenError`` → 401 without ``error``; ``InvalidRequestError`` → 400
     ``invalid_request``; ``InvalidTokenError`` → 401 ``invalid_token``;
     ``InsufficientScopeError`` → 403 ``insufficient_scope`` with ``scope``;
-    ``KeySetUnavailableError`` → 503 with ``Retry-After`` (its message, which names URLs,
-    is not sent).
+    ``KeySetUnavailableError`` → 503 with ``Retry-After`` and a fixed description (its
+    message, which names URLs, is not sent). The description of a 400/401/403 is
+    :func:`public_description`: nothing of the server's side (JWKS URL, issuer, the last
+    fetch failure) appears in the body or the header.
 
     Args:
         exc: the error.
@@ -304,7 +394,7 @@ def challenge_for(
         status, error, scope = 403, "insufficient_scope", exc.required
     else:
         status, error = 401, "invalid_token"
-    description = sanitize_description(str(exc)) or error
+    description = public_description(exc) or error
     header = www_authenticate(realm, error=error, description=description, scope=scope)
     return Challenge(status, error, description, (("WWW-Authenticate", header),))
 

@@ -46,12 +46,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final, cast
 
-from django.conf import settings  # type: ignore[import-untyped]
-from django.core.signals import setting_changed  # type: ignore[import-untyped]
-from rest_framework import exceptions  # type: ignore[import-untyped]
-from rest_framework.authentication import BaseAuthentication  # type: ignore[import-untyped]
-from rest_framework.permissions import BasePermission  # type: ignore[import-untyped]
-
 from jwks_client import ConfigurationError, InvalidTokenError, KeySetUnavailableError, Verifier
 
 from ._common import (
@@ -63,11 +57,21 @@ from ._common import (
     bearer_token,
     challenge_for,
     check_scope_names,
+    missing_extra,
     require_scopes,
     settings_options,
     token_scopes,
     www_authenticate,
 )
+
+try:
+    from django.conf import settings  # type: ignore[import-untyped]
+    from django.core.signals import setting_changed  # type: ignore[import-untyped]
+    from rest_framework import exceptions  # type: ignore[import-untyped]
+    from rest_framework.authentication import BaseAuthentication  # type: ignore[import-untyped]
+    from rest_framework.permissions import BasePermission  # type: ignore[import-untyped]
+except ImportError as exc:  # its extra is not installed
+    raise missing_extra(__name__, "Django REST framework", "django") from exc
 
 __all__ = [
     "SETTING",
@@ -302,18 +306,28 @@ class HasScopes(BasePermission):  # type: ignore[misc]
     The required scopes are the class's ``required_scopes`` (see :meth:`of`), else the
     view's ``required_scopes`` attribute. Without a token the request is denied and DRF
     answers 401; with a token lacking a scope it answers 403 ``insufficient_scope``.
+
+    It fails closed: a subclass (or :meth:`of`) with no scopes is refused when it is
+    defined, and a view using plain ``HasScopes`` without a non-empty
+    ``required_scopes`` raises :class:`ConfigurationError` on every request instead of
+    letting any token through.
     """
 
     required_scopes: tuple[str, ...] = ()
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "required_scopes" in cls.__dict__:
+            cls.required_scopes = _scopes_of(cls.required_scopes, f"{cls.__name__}.required_scopes")
+
     @classmethod
     def of(cls, *scopes: str) -> type[HasScopes]:
-        """Return a permission class requiring ``scopes`` (all of them).
+        """Return a permission class requiring ``scopes`` (all of them, at least one).
 
         Raises:
-            ConfigurationError: an invalid scope name.
+            ConfigurationError: no scope, or an invalid scope name.
         """
-        names = check_scope_names(scopes)
+        names = _scopes_of(scopes, "HasScopes.of()")
         name = f"HasScopes({' '.join(names)})"
 
         def body(namespace: dict[str, Any]) -> None:
@@ -326,13 +340,27 @@ class HasScopes(BasePermission):  # type: ignore[misc]
 
         Raises:
             InsufficientScope: a valid token lacks a scope (403).
+            ConfigurationError: neither this class nor the view names a scope.
         """
+        required = self.required_scopes or _scopes_of(
+            getattr(view, "required_scopes", ()), f"{type(view).__name__}.required_scopes"
+        )
         user = request.user
         if not isinstance(user, TokenUser):
             return False
-        required = self.required_scopes or check_scope_names(getattr(view, "required_scopes", ()))
         try:
             require_scopes(user.claims, required)
         except InsufficientScopeError as exc:
             raise InsufficientScope(challenge_for(exc, realm=_holder.get().realm)) from exc
         return True
+
+
+def _scopes_of(scopes: Any, where: str) -> tuple[str, ...]:
+    # An empty requirement would let every token through: refuse it.
+    names = check_scope_names(() if scopes is None else scopes)
+    if not names:
+        raise ConfigurationError(
+            f"{where} names no scope: HasScopes needs at least one "
+            f"(HasScopes.of('items:read'), or required_scopes = ['items:read'] on the view)"
+        )
+    return names

@@ -41,15 +41,6 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final, ParamSpec, TypeVar, cast, overload
 
-from flask import Flask, current_app, g, request
-from werkzeug.exceptions import (
-    BadRequest,
-    Forbidden,
-    HTTPException,
-    ServiceUnavailable,
-    Unauthorized,
-)
-
 from jwks_client import ConfigurationError, InvalidTokenError, KeySetUnavailableError, Verifier
 
 from ._common import (
@@ -59,9 +50,22 @@ from ._common import (
     challenge_for,
     check_realm,
     check_scope_names,
+    missing_extra,
     require_scopes,
     settings_options,
 )
+
+try:
+    from flask import Flask, current_app, g, request
+    from werkzeug.exceptions import (
+        BadRequest,
+        Forbidden,
+        HTTPException,
+        ServiceUnavailable,
+        Unauthorized,
+    )
+except ImportError as exc:  # its extra is not installed
+    raise missing_extra(__name__, "Flask", "flask") from exc
 
 __all__ = [
     "EXTENSION_KEY",

@@ -18,11 +18,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from opentelemetry import metrics, trace
-from opentelemetry.metrics import CallbackOptions, MeterProvider, Observation
-from opentelemetry.trace import Status, StatusCode, TracerProvider
-from opentelemetry.util.types import AttributeValue
-
 from jwks_client import (
     AsyncJWKSClient,
     AsyncVerifier,
@@ -35,6 +30,16 @@ from jwks_client import (
     Stats,
     Verifier,
 )
+
+from ._common import missing_extra
+
+try:
+    from opentelemetry import metrics, trace
+    from opentelemetry.metrics import CallbackOptions, MeterProvider, Observation
+    from opentelemetry.trace import Status, StatusCode, TracerProvider
+    from opentelemetry.util.types import AttributeValue
+except ImportError as exc:  # its extra is not installed
+    raise missing_extra(__name__, "the OpenTelemetry API", "opentelemetry") from exc
 
 __all__ = ["Instrumentation", "instrument"]
 

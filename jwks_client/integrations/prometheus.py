@@ -17,10 +17,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Protocol
 
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
-from prometheus_client.registry import Collector
-
 from jwks_client import Stats
+
+from ._common import missing_extra
+
+try:
+    from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+    from prometheus_client.registry import Collector
+except ImportError as exc:  # its extra is not installed
+    raise missing_extra(__name__, "prometheus-client", "prometheus") from exc
 
 __all__ = ["JWKSCollector"]
 

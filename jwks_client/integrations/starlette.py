@@ -1,24 +1,25 @@
 """FastAPI and Starlette: one ``AsyncVerifier`` per app, and a bearer-token dependency.
 
-FastAPI::
+FastAPI users import from :mod:`jwks_client.integrations.fastapi`, whose ``JWTBearer`` is
+this one declared as an OpenAPI security scheme (the ``/docs`` Authorize button,
+``Security(bearer, scopes=[...])``, optional authentication). This module needs only
+Starlette (extra ``jwks-client[starlette]``)::
 
-    from typing import Annotated, Any
-    from fastapi import Depends, FastAPI
+    from starlette.applications import Starlette
+    from starlette.routing import Route
     from jwks_client.integrations.starlette import JWTBearer, jwks_lifespan
 
-    app = FastAPI(lifespan=jwks_lifespan("https://idp.example.com/", audience="https://api"))
     bearer = JWTBearer()
-    Claims = Annotated[dict[str, Any], Depends(bearer)]
 
-    @app.get("/me")
-    async def me(claims: Claims) -> dict[str, Any]:
-        return {"sub": claims["sub"]}
+    @bearer.require_scopes("items:read").protect
+    async def items(request): ...
 
-    @app.delete("/items/{id}", dependencies=[Depends(bearer.require_scopes("items:write"))])
-    async def delete_item(id: int) -> None: ...
+    app = Starlette(
+        routes=[Route("/items", items)],
+        lifespan=jwks_lifespan("https://idp.example.com/", audience="https://api"),
+    )
 
-Plain Starlette: decorate an endpoint with ``bearer.protect``; the claims are on
-``request.state.jwt_claims``.
+``bearer.protect`` wraps an endpoint; the claims are on ``request.state.jwt_claims``.
 
 The lifespan creates the ``AsyncVerifier`` on startup (inside the server's event loop),
 stores it on ``app.state.jwks_verifier`` and closes it on shutdown; ``JWTBearer`` finds
@@ -35,11 +36,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iter
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any, Final
 
-from starlette.applications import Starlette
-from starlette.exceptions import HTTPException
-from starlette.requests import HTTPConnection, Request
-from starlette.responses import Response
-
 from jwks_client import (
     AsyncVerifier,
     ConfigurationError,
@@ -51,12 +47,22 @@ from ._common import (
     DEFAULT_REALM,
     BearerError,
     Challenge,
+    MissingTokenError,
     bearer_token,
     challenge_for,
     check_realm,
     check_scope_names,
+    missing_extra,
     require_scopes,
 )
+
+try:
+    from starlette.applications import Starlette
+    from starlette.exceptions import HTTPException
+    from starlette.requests import HTTPConnection, Request
+    from starlette.responses import Response
+except ImportError as exc:  # its extra is not installed
+    raise missing_extra(__name__, "Starlette", "starlette") from exc
 
 __all__ = ["STATE_KEY", "BearerHTTPException", "JWTBearer", "jwks_lifespan"]
 
@@ -119,10 +125,11 @@ def jwks_lifespan(
 
 
 class JWTBearer:
-    """Require a valid bearer token: a FastAPI dependency and a Starlette decorator.
+    """Require a valid bearer token: a Starlette decorator and a plain FastAPI dependency.
 
-    ``Depends(bearer)`` returns the token's claims; ``bearer.protect(endpoint)`` wraps a
-    Starlette endpoint. Either way the claims are also set on
+    ``bearer.protect(endpoint)`` wraps a Starlette endpoint; ``Depends(bearer)`` returns
+    the token's claims (FastAPI apps want :class:`jwks_client.integrations.fastapi.JWTBearer`,
+    which also declares itself in the OpenAPI document). Either way the claims are also set on
     ``request.state.jwt_claims``. Failures raise :class:`BearerHTTPException` (400, 401,
     403 or 503, see :mod:`jwks_client.integrations`).
 
@@ -188,11 +195,27 @@ class JWTBearer:
                 keys unavailable.
             ConfigurationError: no verifier (see :meth:`verifier_for`).
         """
+        claims = await self._authorize(conn, self.scopes, optional=False)
+        assert claims is not None  # only an optional check answers None
+        return claims
+
+    async def _authorize(
+        self, conn: HTTPConnection, required: tuple[str, ...], *, optional: bool
+    ) -> dict[str, Any] | None:
+        # The one check behind every entry point: with ``optional``, a request without
+        # bearer credentials gets None; anything present is judged in full.
         verifier = self.verifier_for(conn)
         try:
             token = bearer_token(conn.headers.get("authorization"))
+        except MissingTokenError as exc:
+            if optional:
+                return None
+            raise BearerHTTPException(challenge_for(exc, realm=self.realm)) from exc
+        except BearerError as exc:
+            raise BearerHTTPException(challenge_for(exc, realm=self.realm)) from exc
+        try:
             claims = await verifier.verify(token)
-            require_scopes(claims, self.scopes)
+            require_scopes(claims, required)
         except (BearerError, InvalidTokenError, KeySetUnavailableError) as exc:
             raise BearerHTTPException(challenge_for(exc, realm=self.realm)) from exc
         conn.state.jwt_claims = claims

@@ -6,6 +6,7 @@ import re
 import subprocess
 import sys
 
+import httpx
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -15,8 +16,16 @@ from jwks_client import (
     ConfigurationError,
     ExpiredTokenError,
     FetchError,
+    InvalidAudienceError,
+    InvalidClaimError,
+    InvalidIssuerError,
     InvalidSignatureError,
+    InvalidTokenError,
     JWKSClientError,
+    KeyNotFoundError,
+    KeySetUnavailableError,
+    MalformedTokenError,
+    Verifier,
 )
 from jwks_client.integrations import (
     BearerError,
@@ -26,6 +35,7 @@ from jwks_client.integrations import (
     MissingTokenError,
     bearer_token,
     challenge_for,
+    public_description,
     require_scopes,
     token_scopes,
     www_authenticate,
@@ -37,7 +47,9 @@ from jwks_client.integrations._common import (
     sanitize_description,
     settings_options,
 )
+from jwks_client.testing import FakeClock, LocalIssuer
 
+AUD = "https://api.example.com"
 B64TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
 # RFC 6750 §3: what may appear inside a quoted attribute value.
 QUOTABLE = re.compile(r"[\x20\x21\x23-\x5b\x5d-\x7e]*")
@@ -220,10 +232,11 @@ def test_unavailable_keys_answer_503_without_details() -> None:
     assert "10.0.0.1" not in challenge.description
 
 
-def test_empty_description_falls_back_to_the_error_code() -> None:
-    """A message that sanitises to nothing is replaced by the error code."""
+def test_empty_description_falls_back_to_a_fixed_text() -> None:
+    """A message that sanitises to nothing is replaced by its class's text, or the code."""
     challenge = challenge_for(InvalidSignatureError('"\x00"'), realm=None)
-    assert challenge.description == "invalid_token"
+    assert challenge.description == "the token's signature does not verify"
+    assert challenge_for(InvalidRequestError('"'), realm=None).description == "invalid_request"
 
 
 def test_description_is_capped() -> None:
@@ -316,7 +329,119 @@ def test_public_names_are_pinned() -> None:
         "MissingTokenError",
         "bearer_token",
         "challenge_for",
+        "public_description",
         "require_scopes",
         "token_scopes",
         "www_authenticate",
     }
+
+
+# --- answers reveal nothing of the server's side ---------------------------------------------
+
+
+def _server_side(issuer: LocalIssuer) -> list[str]:
+    """Fragments that would reveal the issuer, its JWKS URL or a fetch failure."""
+    host = httpx.URL(issuer.base_url).host
+    return [issuer.issuer, issuer.jwks_uri, host, "HTTP 500", "refresh", "://"]
+
+
+def _leaks(challenge: Challenge, issuer: LocalIssuer) -> list[str]:
+    shown = " ".join([challenge.description, *(value for _, value in challenge.headers)])
+    return [fragment for fragment in _server_side(issuer) if fragment in shown]
+
+
+def _rejection(verifier: Verifier, token: str) -> InvalidTokenError | KeySetUnavailableError:
+    with pytest.raises((InvalidTokenError, KeySetUnavailableError)) as caught:
+        verifier.verify(token)
+    return caught.value
+
+
+def test_unknown_kid_after_a_failed_refresh_reveals_nothing(
+    issuer: LocalIssuer, clock: FakeClock
+) -> None:
+    """An unknown kid whose refresh failed answers 401 naming neither URL nor failure."""
+    with Verifier(issuer.issuer, audience=AUD, require_https=False, clock=clock) as verifier:
+        verifier.verify(issuer.token())
+        clock.advance(31)  # past the refresh cooldown
+        issuer.fail("status", status=500, path="all")
+        exc = _rejection(verifier, issuer.token(kid="unknown"))
+    assert isinstance(exc, KeyNotFoundError)
+    # The message keeps the facts for the server's logs ...
+    assert issuer.base_url in str(exc) and "500" in str(exc)
+    challenge = challenge_for(exc, realm="api")
+    # ... the answer does not.
+    assert challenge.status == 401
+    assert challenge.description == "no signing key of the issuer matches the token's kid and alg"
+    assert _leaks(challenge, issuer) == []
+
+
+@pytest.mark.parametrize(
+    ("claims", "expected_class", "description"),
+    [
+        (
+            {"iss": "https://other.example/"},
+            InvalidIssuerError,
+            "the token's issuer is not accepted",
+        ),
+        (
+            {"aud": "https://other.example/"},
+            InvalidAudienceError,
+            "the token's audience is not accepted",
+        ),
+    ],
+)
+def test_issuer_and_audience_rejections_reveal_nothing(
+    issuer: LocalIssuer,
+    clock: FakeClock,
+    claims: dict[str, str],
+    expected_class: type[InvalidTokenError],
+    description: str,
+) -> None:
+    """A wrong iss or aud answers a fixed text: the accepted issuer and audience stay private."""
+    with Verifier(issuer.issuer, audience=AUD, require_https=False, clock=clock) as verifier:
+        exc = _rejection(verifier, issuer.token(claims))
+    assert type(exc) is expected_class
+    challenge = challenge_for(exc, realm="api")
+    assert challenge.description == description
+    assert AUD not in challenge.header_dict()["WWW-Authenticate"]
+    assert _leaks(challenge, issuer) == []
+
+
+def test_unavailable_keys_reveal_nothing(issuer: LocalIssuer, clock: FakeClock) -> None:
+    """Keys that cannot be fetched answer 503 with a fixed body and no challenge."""
+    issuer.fail("status", status=500, path="all")
+    with Verifier(issuer.issuer, audience=AUD, require_https=False, clock=clock) as verifier:
+        exc = _rejection(verifier, issuer.token())
+    assert isinstance(exc, KeySetUnavailableError)
+    assert issuer.base_url in str(exc)
+    challenge = challenge_for(exc, realm="api")
+    assert challenge.status == 503
+    assert challenge.body() == {"detail": "the token signing keys are temporarily unavailable"}
+    assert _leaks(challenge, issuer) == []
+
+
+@pytest.mark.parametrize(
+    "exc",
+    [
+        MalformedTokenError("token header names jku https://evil.example/keys"),
+        ExpiredTokenError("token expired, see https://idp.internal/docs", claim="exp"),
+        InvalidClaimError("'exp' must be a number (https://idp.internal)", claim="exp"),
+    ],
+)
+def test_urls_in_public_messages_are_replaced(exc: InvalidTokenError) -> None:
+    """A message kept for the answer has any URL in it replaced."""
+    description = public_description(exc)
+    assert "://" not in description
+    assert "a URL" in description
+
+
+class _NewRejection(ExpiredTokenError):
+    """A subclass whose message this module has not read."""
+
+
+def test_subclasses_get_the_fixed_text_of_their_nearest_class() -> None:
+    """A subclass of a rejection is described by its nearest known class, not its message."""
+    exc = _NewRejection("expired; keys at https://idp.internal/jwks", claim="exp")
+    assert public_description(exc) == "the token has expired"
+    assert public_description(InvalidTokenError("internal detail")) == "the token is invalid"
+    assert public_description(InvalidSignatureError("signature bad")) == "signature bad"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, ClassVar
 
 import django
 import pytest
@@ -294,3 +294,66 @@ def test_has_scopes_of_validates_and_names() -> None:
     assert issubclass(scoped, HasScopes)
     assert scoped.required_scopes == ("read", "write")
     assert scoped.__name__ == "HasScopes(read write)"
+
+
+def test_has_scopes_without_scopes_fails_when_defined() -> None:
+    """HasScopes.of() and a subclass with empty required_scopes are refused when defined."""
+    with pytest.raises(ConfigurationError, match=r"HasScopes\.of\(\) names no scope"):
+        HasScopes.of()
+    with pytest.raises(ConfigurationError, match=r"Empty\.required_scopes names no scope"):
+
+        class Empty(HasScopes):
+            required_scopes = ()
+
+    with pytest.raises(ConfigurationError, match="not a str"):
+
+        class Bare(HasScopes):
+            required_scopes = "read"  # type: ignore[assignment]
+
+    class Listed(HasScopes):
+        required_scopes: ClassVar = ["read", "read", "write"]
+
+    assert Listed.required_scopes == ("read", "write")
+
+
+class Unscoped(Protected):
+    permission_classes = (HasScopes,)
+
+    def get(self, request: Request) -> Response:
+        return Response({"sub": request.user.sub})
+
+
+class EmptyScoped(Unscoped):
+    required_scopes: tuple[str, ...] = ()
+
+
+urlpatterns += [path("unscoped", Unscoped.as_view()), path("empty", EmptyScoped.as_view())]
+
+
+@pytest.mark.parametrize(("url", "view"), [("/unscoped", "Unscoped"), ("/empty", "EmptyScoped")])
+def test_view_without_scopes_fails_closed(
+    client: APIClient, issuer: LocalIssuer, url: str, view: str
+) -> None:
+    """Plain HasScopes on a view naming no scope refuses every request, token or not."""
+    token = issuer.token({"scope": "read write"})
+    with pytest.raises(ConfigurationError, match=rf"{view}\.required_scopes names no scope"):
+        client.get(url, **bearer(token))
+    with pytest.raises(ConfigurationError, match="names no scope"):
+        client.get(url)
+
+
+def test_answers_name_nothing_of_the_server_side(
+    client: APIClient, issuer: LocalIssuer, clock: FakeClock
+) -> None:
+    """A 401 after a failed refresh names neither the issuer, its URLs nor the failure."""
+    assert client.get("/me", **bearer(issuer.token())).status_code == 200
+    clock.advance(31)  # past the refresh cooldown
+    issuer.fail("status", status=500, path="all")
+    response = client.get("/me", **bearer(issuer.token(kid="unknown")))
+    assert response.status_code == 401
+    shown = response.content.decode() + response.headers["WWW-Authenticate"]
+    for fragment in ("127.0.0.1", issuer.base_url, "500", "refresh"):
+        assert fragment not in shown
+    assert response.json() == {
+        "detail": "no signing key of the issuer matches the token's kid and alg"
+    }

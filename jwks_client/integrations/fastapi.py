@@ -1,0 +1,198 @@
+"""FastAPI: the bearer dependency as an OpenAPI security scheme, and the app's verifier.
+
+::
+
+    from typing import Annotated, Any
+    from fastapi import Depends, FastAPI, Security
+    from jwks_client.integrations.fastapi import JWTBearer, jwks_lifespan
+
+    app = FastAPI(lifespan=jwks_lifespan("https://idp.example.com/", audience="https://api"))
+    bearer = JWTBearer()
+    Claims = Annotated[dict[str, Any], Depends(bearer)]
+
+    @app.get("/me", responses=bearer.responses)
+    async def me(claims: Claims) -> dict[str, Any]:
+        return {"sub": claims["sub"]}
+
+    @app.delete("/items/{id}", responses=bearer.responses)
+    async def delete_item(
+        id: int, claims: Annotated[dict[str, Any], Security(bearer, scopes=["items:write"])]
+    ) -> None: ...
+
+:class:`JWTBearer` is the Starlette integration's dependency (same answers, same
+``app.state`` verifier from :func:`jwks_lifespan`) that FastAPI also recognises as a
+security scheme: the OpenAPI document declares an HTTP bearer scheme of format JWT and
+each protected operation's requirement, so the ``/docs`` page shows the Authorize button.
+Scopes come from ``JWTBearer(scopes=...)``, :meth:`JWTBearer.require_scopes` and FastAPI's
+``Security(bearer, scopes=[...])`` (all of them must be granted). ``bearer.responses``
+documents the 400/401/403/503 answers on a route or router. ``JWTBearer(auto_error=False)``
+makes authentication optional: a request without bearer credentials gets ``None``, while a
+malformed, invalid or insufficient token is still refused.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterable
+from typing import Any, Final
+
+from jwks_client import AsyncVerifier
+
+from ._common import DEFAULT_REALM, check_scope_names, missing_extra
+
+try:
+    from fastapi.openapi.models import HTTPBearer as HTTPBearerModel
+    from fastapi.security import SecurityScopes
+    from fastapi.security.base import SecurityBase
+    from starlette.requests import Request
+except ImportError as exc:  # its extra is not installed
+    raise missing_extra(__name__, "FastAPI", "fastapi") from exc
+
+from . import starlette as _starlette
+from .starlette import STATE_KEY, BearerHTTPException, jwks_lifespan
+
+__all__ = ["STATE_KEY", "BearerHTTPException", "JWTBearer", "jwks_lifespan"]
+
+_ERROR_BODY: Final = {
+    "application/json": {
+        "schema": {
+            "type": "object",
+            "properties": {"detail": {"type": "string"}},
+            "required": ["detail"],
+        }
+    }
+}
+_CHALLENGE_HEADER: Final = {
+    "WWW-Authenticate": {
+        "description": "The RFC 6750 Bearer challenge.",
+        "schema": {"type": "string"},
+    }
+}
+
+
+_RESPONSES: Final[dict[int | str, dict[str, Any]]] = {
+    400: {
+        "description": "Malformed Authorization header (invalid_request)",
+        "content": _ERROR_BODY,
+        "headers": _CHALLENGE_HEADER,
+    },
+    401: {
+        "description": "Missing or rejected bearer token (invalid_token)",
+        "content": _ERROR_BODY,
+        "headers": _CHALLENGE_HEADER,
+    },
+    403: {
+        "description": "The token lacks a required scope (insufficient_scope)",
+        "content": _ERROR_BODY,
+        "headers": _CHALLENGE_HEADER,
+    },
+    503: {
+        "description": "The token signing keys are temporarily unavailable",
+        "content": _ERROR_BODY,
+        "headers": {
+            "Retry-After": {
+                "description": "Seconds to wait before trying again.",
+                "schema": {"type": "integer"},
+            }
+        },
+    },
+}
+
+
+class JWTBearer(_starlette.JWTBearer, SecurityBase):
+    """Require a valid bearer token, declared in the OpenAPI document as HTTP bearer (JWT).
+
+    ``Depends(bearer)`` or ``Security(bearer, scopes=[...])`` returns the token's claims
+    (also on ``request.state.jwt_claims``). Failures raise
+    :class:`~jwks_client.integrations.starlette.BearerHTTPException` (400, 401, 403 or
+    503, see :mod:`jwks_client.integrations`).
+
+    Args:
+        verifier: the ``AsyncVerifier`` to use; by default the one :func:`jwks_lifespan`
+            put on ``request.app.state``.
+        scopes: scopes the token must all grant, besides those of ``Security(...)``.
+        realm: the realm of the challenges; None leaves it out.
+        state_key: the ``app.state`` attribute to read the verifier from.
+        auto_error: False makes authentication optional: without bearer credentials the
+            dependency returns None instead of answering 401. Credentials that are
+            present are judged in full either way.
+        scheme_name: the security scheme's name in the OpenAPI document (default
+            ``"JWTBearer"``).
+        description: the security scheme's description in the OpenAPI document.
+
+    Raises:
+        ConfigurationError: an invalid scope name or realm.
+    """
+
+    def __init__(
+        self,
+        verifier: AsyncVerifier | None = None,
+        *,
+        scopes: Iterable[str] = (),
+        realm: str | None = DEFAULT_REALM,
+        state_key: str = STATE_KEY,
+        auto_error: bool = True,
+        scheme_name: str | None = None,
+        description: str | None = None,
+    ) -> None:
+        super().__init__(verifier, scopes=scopes, realm=realm, state_key=state_key)
+        self.auto_error = auto_error
+        self.description = description
+        self.scheme_name = scheme_name or type(self).__name__
+        self.model = HTTPBearerModel(bearerFormat="JWT", description=description)
+
+    def require_scopes(self, *scopes: str) -> JWTBearer:
+        """Return a dependency that also requires ``scopes`` (all of them).
+
+        Raises:
+            ConfigurationError: an invalid scope name.
+        """
+        return JWTBearer(
+            self.verifier,
+            scopes=(*self.scopes, *scopes),
+            realm=self.realm,
+            state_key=self.state_key,
+            auto_error=self.auto_error,
+            scheme_name=self.scheme_name,
+            description=self.description,
+        )
+
+    @property
+    def responses(self) -> dict[int | str, dict[str, Any]]:
+        """The answers of this dependency, for a route's or router's ``responses=``.
+
+        A fresh copy each time: 400 (malformed ``Authorization``), 401 (no or rejected
+        token), 403 (a scope missing), 503 (keys unavailable), each with its
+        ``{"detail": ...}`` body.
+        """
+        return copy.deepcopy(_RESPONSES)
+
+    # The signature differs from the Starlette dependency's on purpose: FastAPI fills
+    # ``security_scopes`` with the scopes of every ``Security(...)`` up the chain.
+    async def __call__(  # type: ignore[override]
+        self, request: Request, security_scopes: SecurityScopes
+    ) -> dict[str, Any] | None:
+        """Verify the request's token and scopes (the FastAPI dependency).
+
+        Returns:
+            The claims; None without bearer credentials when ``auto_error`` is False.
+
+        Raises:
+            BearerHTTPException: as :meth:`authenticate`.
+            ConfigurationError: a scope of ``Security(...)`` is not a valid scope name,
+                or there is no verifier.
+        """
+        required = check_scope_names((*self.scopes, *security_scopes.scopes))
+        return await self._authorize(request, required, optional=not self.auto_error)
+
+    def __repr__(self) -> str:
+        return (
+            f"JWTBearer(scopes={self.scopes!r}, realm={self.realm!r}, "
+            f"auto_error={self.auto_error!r}, scheme_name={self.scheme_name!r})"
+        )
+
+
+# FastAPI resolves a dependency's parameter types from its annotations; some versions do
+# not evaluate the strings `from __future__ import annotations` leaves on a callable
+# instance's __call__, so give them the classes themselves.
+JWTBearer.__call__.__annotations__.update(request=Request, security_scopes=SecurityScopes)
