@@ -46,6 +46,11 @@ __all__ = ["AsyncJWKSClient", "AsyncVerifier", "verify_job"]
 
 _T = TypeVar("_T")
 
+#: A response body larger than this is read (JSON, key import) in a worker thread. Key
+#: import costs 0.2-0.6 ms a key: a set of a few keys (a discovery document, most JWKS)
+#: costs the loop a few ms at most and skips the thread hop.
+OFF_LOOP_BYTES = 2048
+
 
 class AsyncJWKSClient(KeyClientBase):
     """Keys of one issuer, fetched, cached and refreshed with care.
@@ -197,13 +202,15 @@ class AsyncJWKSClient(KeyClientBase):
     # --- performing the engine's steps --------------------------------------------------
 
     async def _drive(self, flow: Flow[_T]) -> _T:
+        # Waiting for other callers' refreshes, across every round, ends at this deadline.
+        deadline = time.monotonic() + self._engine.wait_timeout()
         try:
             step = next(flow)
             while True:
                 if isinstance(step, Lead):
                     await self._lead(step.claim)
                 elif isinstance(step, Wait):
-                    await self._wait(step.future)
+                    await self._wait(step.future, deadline)
                 else:
                     self._start_background(step)
                 step = next(flow)
@@ -225,15 +232,15 @@ class AsyncJWKSClient(KeyClientBase):
             raise
         self._engine.finish(claim, outcome)
 
-    async def _wait(self, future: Future[None]) -> None:
+    async def _wait(self, future: Future[None], deadline: float) -> None:
         waiter = asyncio.shield(asyncio.wrap_future(future))
         try:
-            await asyncio.wait_for(waiter, self._engine.wait_timeout())
+            await asyncio.wait_for(waiter, max(deadline - time.monotonic(), 0.0))
         except asyncio.TimeoutError as exc:
             raise self._engine.wait_timed_out() from exc
 
     async def _fetch(self, plan: FetchPlan) -> Fetched | NotModified:
-        client = self._client()
+        client = await self._client()
         flow: RefreshFlow = refresh_flow(plan)
         try:
             request = next(flow)
@@ -242,25 +249,50 @@ class AsyncJWKSClient(KeyClientBase):
                     raw = await self._send(client, request)
                 except KeySetUnavailableError as exc:
                     request = flow.throw(exc)
+                    continue
+                # Reading the response parses JSON and imports keys: a large set is read
+                # in a worker thread, so the event loop never stalls on it.
+                if len(raw.body) > OFF_LOOP_BYTES:
+                    step = await asyncio.to_thread(_resume, flow, raw)
                 else:
-                    request = flow.send(raw)
+                    step = _resume(flow, raw)
+                if not isinstance(step, httpx.Request):
+                    return step
+                request = step
         except StopIteration as stop:
             result: Fetched | NotModified = stop.value
             return result
 
-    def _client(self) -> httpx.AsyncClient:
+    async def _client(self) -> httpx.AsyncClient:
+        client = self._http
+        if client is None:
+            # Building a client loads an SSL context (tens of ms): off the event loop.
+            client = await asyncio.to_thread(self._own_client)
+        if client.is_closed:
+            # The user closed their client: nothing is learned, nobody is put in backoff.
+            raise _ClientClosed
+        return client
+
+    def _own_client(self) -> httpx.AsyncClient:
         client = self._http
         if client is None:
             with self._http_guard:
                 client = self._http
                 if client is None:
                     client = self._http = httpx.AsyncClient(timeout=self._config.timeout)
-        if client.is_closed:
-            # The user closed their client: nothing is learned, nobody is put in backoff.
-            raise _ClientClosed
         return client
 
     async def _send(self, client: httpx.AsyncClient, request: httpx.Request) -> RawResponse:
+        # httpx bounds each read, not the exchange: the exchange as a whole (connect,
+        # request, status line, headers, body) is cancelled at the deadline.
+        timeout = self._config.timeout
+        try:
+            return await asyncio.wait_for(self._exchange(client, request), timeout)
+        except asyncio.TimeoutError as exc:
+            cause = httpx.ReadTimeout("deadline", request=request)
+            raise transport_error(cause, str(request.url), timeout) from exc
+
+    async def _exchange(self, client: httpx.AsyncClient, request: httpx.Request) -> RawResponse:
         url = str(request.url)
         timeout = self._config.timeout
         deadline = time.monotonic() + timeout
@@ -302,6 +334,16 @@ class AsyncJWKSClient(KeyClientBase):
         self._background = asyncio.get_running_loop().create_task(
             self._drive(engine.background(step.state)), name="jwks-client-refresh"
         )
+
+
+def _resume(flow: RefreshFlow, raw: RawResponse) -> httpx.Request | Fetched | NotModified:
+    """Send ``raw`` into ``flow``: its next request, or its result (no StopIteration, which
+    cannot cross a thread's future)."""
+    try:
+        return flow.send(raw)
+    except StopIteration as stop:
+        result: Fetched | NotModified = stop.value
+        return result
 
 
 class _ClientClosed(Exception):

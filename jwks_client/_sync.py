@@ -22,6 +22,7 @@ import httpx
 from ._checker import Job, TokenChecker
 from ._claims import ClaimsPolicy
 from ._config import DEFAULT_LEEWAY
+from ._deadline import ExchangeDeadline
 from ._engine import Background, Flow, Lead, StaticJWKS, Wait
 from ._errors import JWKSClientError, KeySetUnavailableError
 from ._events import EventHook
@@ -61,8 +62,12 @@ def send_capped(
     """
     url = str(request.url)
     deadline = time.monotonic() + timeout
+    # httpx bounds each read, not the exchange: the watchdog bounds the whole of it.
+    watchdog = ExchangeDeadline(client, timeout, request.extensions.get("trace"))
+    request.extensions["trace"] = watchdog.trace
     try:
         response = client.send(request, stream=True, follow_redirects=False)
+        watchdog.watch(response.extensions.get("network_stream"))
         try:
             preread = preread_body(response, url=url, max_bytes=max_bytes)
             body = b"" if preread is None else preread
@@ -87,7 +92,11 @@ def send_capped(
     except KeySetUnavailableError:
         raise
     except Exception as exc:  # the I/O boundary: nothing foreign escapes
-        raise transport_error(exc, url, timeout) from exc
+        # A read the watchdog cut short is a timeout, whatever error it surfaced as.
+        cause = httpx.ReadTimeout("deadline", request=request) if watchdog.expired else exc
+        raise transport_error(cause, url, timeout) from exc
+    finally:
+        watchdog.close()
     return RawResponse(url, response.status_code, response.headers, body, clock())
 
 
@@ -237,13 +246,15 @@ class JWKSClient(KeyClientBase):
     # --- performing the engine's steps --------------------------------------------------
 
     def _drive(self, flow: Flow[_T]) -> _T:
+        # Waiting for other callers' refreshes, across every round, ends at this deadline.
+        deadline = time.monotonic() + self._engine.wait_timeout()
         try:
             step = next(flow)
             while True:
                 if isinstance(step, Lead):
                     self._lead(step.claim)
                 elif isinstance(step, Wait):
-                    self._wait(step.future)
+                    self._wait(step.future, deadline)
                 else:
                     self._start_background(step)
                 step = next(flow)
@@ -269,9 +280,9 @@ class JWKSClient(KeyClientBase):
             raise
         self._engine.finish(claim, outcome)
 
-    def _wait(self, future: Future[None]) -> None:
+    def _wait(self, future: Future[None], deadline: float) -> None:
         try:
-            future.result(timeout=self._engine.wait_timeout())
+            future.result(timeout=max(deadline - time.monotonic(), 0.0))
         except FutureTimeout as exc:
             raise self._engine.wait_timed_out() from exc
 

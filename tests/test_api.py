@@ -94,7 +94,7 @@ LAYERS = [
     {"_snapshot"},
     {"_store"},
     {"_engine", "_checker"},
-    {"_shell"},
+    {"_shell", "_deadline"},
     {"_sync", "_async"},
     {"_multi"},
 ]
