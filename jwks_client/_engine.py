@@ -268,7 +268,9 @@ class KeyEngine:
                 precheck(now)
             waited = True
             yield from self._refresh(state, decision.mode)
-        raise self._rejection(Reject(RejectReason.KEY_NOT_FOUND, self.state.last_error), alg, kid)
+        error = self.state.last_error
+        reason = RejectReason.KEY_NOT_FOUND if error is None else RejectReason.UNAVAILABLE
+        raise self._rejection(Reject(reason, error), alg, kid, waited)
 
     def key_set(self) -> Flow[KeyRing]:
         """The current key set, fetched when there is none usable.
@@ -443,7 +445,9 @@ class KeyEngine:
         if decision.reason is RejectReason.KEY_NOT_FOUND:
             if not waited:
                 self._count("rate_limited")
-            elif kid is not None:
+            elif kid is not None and decision.error is None:
+                # Only a refresh that succeeded confirms a kid absent; after a failed one
+                # nobody knows (and the policy says keys-unavailable).
                 self._store.remember_absent(kid)
         return rejection(decision, kid=kid, alg=alg, label=self.label())
 
