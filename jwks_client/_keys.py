@@ -9,17 +9,18 @@ Rules:
   is skipped with a precise reason (:class:`SkippedKey`) and never fails the set:
   non-objects; ``kty`` missing, unknown or ``"oct"`` (symmetric keys are never
   accepted); ``use`` other than ``"sig"``; ``key_ops`` without ``"verify"``; a key
-  ``alg`` that is not a supported asymmetric JWS algorithm or does not fit the key;
-  a ``kid`` that is not a non-empty string; private members (a published private key is
-  never used); RSA moduli outside [2048, 8192] bits, even or unit exponents, exponents
-  longer than 64 bits; EC points of the wrong size, not canonical or not on the curve;
-  OKP key-agreement curves, non-canonical, invalid or small-order Edwards points; any
-  other import failure.
+  ``alg`` that is not a supported asymmetric JWS algorithm or does not fit the key; a
+  ``kid`` that is not a non-empty string; an ``issuer`` that is not a string; private
+  members (a published private key is never used); RSA moduli outside [2048, 8192] bits,
+  even or unit exponents, exponents longer than 64 bits; EC points of the wrong size,
+  not canonical or not on the curve; OKP key-agreement curves, non-canonical, invalid or
+  small-order Edwards points; any other import failure.
 * The issuer's public numbers are read liberally when unambiguous: ``=`` padding, the
   standard base64 alphabet (``+``, ``/``) and leading zero bytes are accepted and
   normalised to canonical base64url before import. Unknown members (``x5c``, ``x5t``,
-  ``status``, ``acr``, ``cloud_instance_name``...) are ignored; a string ``issuer``
-  member (Microsoft Entra) is kept.
+  ``status``, ``acr``, ``cloud_instance_name``...) are ignored; an ``issuer`` member
+  (Microsoft Entra's per-key issuer binding) is kept, and a key whose ``issuer`` is not a
+  string is skipped: its binding cannot be honoured.
 
 Theory of operation: every usable key is imported once, here, with joserfc from its
 canonical public members only (so extraneous members cannot fail the import). The
@@ -412,6 +413,9 @@ def _prepare(entry: object) -> PreparedKey:
         raise _Unusable(f"alg {shown(alg)} is not a supported asymmetric JWS algorithm")
 
     issuer = entry.get("issuer")
+    if "issuer" in entry and not isinstance(issuer, str):
+        # A binding that cannot be honoured must not silently become no binding at all.
+        raise _Unusable(f"issuer {shown(issuer)} is not a string")
     if kty == "RSA":
         imported = _import_rsa(entry, alg)
     elif kty == "EC":
@@ -425,7 +429,7 @@ def _prepare(entry: object) -> PreparedKey:
         crv=crv,
         alg=alg,
         use=use,
-        issuer=issuer if isinstance(issuer, str) else None,
+        issuer=issuer,
         size=size,
         thumbprint=_thumbprint(members),
         algorithms=frozenset(verifiers),
