@@ -314,13 +314,15 @@ def token_scopes(claims: Mapping[str, Any]) -> frozenset[str]:
 
     ``scope`` (RFC 8693/9068: a space-separated string) is read first; without it,
     ``scp`` (Entra ID: a space-separated string; Okta: a list of strings). A list of
-    strings is accepted in either claim; any other type grants nothing.
+    strings is accepted in either claim; any other type grants nothing. A string is split
+    on the ASCII space alone (RFC 6749 §3.3), never on other whitespace: one issued scope
+    ``"tx:42\u00a0admin"`` is that scope, and grants no ``admin``.
     """
     value = claims.get("scope")
     if value is None:
         value = claims.get("scp")
     if isinstance(value, str):
-        return frozenset(value.split())
+        return frozenset(scope for scope in value.split(" ") if scope)
     if isinstance(value, (list, tuple)):
         return frozenset(item for item in value if isinstance(item, str) and item)
     return frozenset()
