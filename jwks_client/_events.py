@@ -117,6 +117,8 @@ class Stats:
         fresh_until: until when the cached set is fresh (None before the first fetch).
         stale_until: after this the cached set is not served at all.
         jwks_uri: the JWKS URL in use.
+        new_issuers_refused: (multi-issuer verifiers) tokens of an issuer not yet in use
+            refused because the budget of new issuers per second was spent.
     """
 
     verified: int = 0
@@ -134,3 +136,4 @@ class Stats:
     fresh_until: float | None = None
     stale_until: float | None = None
     jwks_uri: str | None = None
+    new_issuers_refused: int = 0
