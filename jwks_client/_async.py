@@ -346,9 +346,14 @@ class AsyncVerifier(VerifierBase[AsyncJWKSClient]):
         jwks_uri: the JWKS URL, skipping discovery.
         jwks: a static key set (mapping, JSON text or bytes, or a file path) instead of
             discovery and fetching.
-        http_client, require_https, clock, timeout, cache_policy, max_response_bytes,
-        on_event, store_registry:
-            as for :class:`AsyncJWKSClient`.
+        http_client: as for :class:`AsyncJWKSClient`.
+        require_https: as for :class:`AsyncJWKSClient`.
+        clock: as for :class:`AsyncJWKSClient`.
+        timeout: as for :class:`AsyncJWKSClient`.
+        cache_policy: as for :class:`AsyncJWKSClient`.
+        max_response_bytes: as for :class:`AsyncJWKSClient`.
+        on_event: as for :class:`AsyncJWKSClient`.
+        store_registry: as for :class:`AsyncJWKSClient`.
         max_token_length: tokens longer than this are rejected unparsed (default 32768).
         verified_token_cache_size: how many verified tokens to remember (0, the default,
             disables it). A remembered token skips parsing and the signature check; its

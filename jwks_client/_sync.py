@@ -364,9 +364,14 @@ class Verifier(VerifierBase[JWKSClient]):
         jwks_uri: the JWKS URL, skipping discovery.
         jwks: a static key set (mapping, JSON text or bytes, or a file path) instead of
             discovery and fetching.
-        http_client, require_https, clock, timeout, cache_policy, max_response_bytes,
-        on_event, store_registry:
-            as for :class:`JWKSClient`.
+        http_client: as for :class:`JWKSClient`.
+        require_https: as for :class:`JWKSClient`.
+        clock: as for :class:`JWKSClient`.
+        timeout: as for :class:`JWKSClient`.
+        cache_policy: as for :class:`JWKSClient`.
+        max_response_bytes: as for :class:`JWKSClient`.
+        on_event: as for :class:`JWKSClient`.
+        store_registry: as for :class:`JWKSClient`.
         max_token_length: tokens longer than this are rejected unparsed (default 32768).
         verified_token_cache_size: how many verified tokens to remember (0, the default,
             disables it). A remembered token skips parsing and the signature check; its
