@@ -8,6 +8,7 @@ import json
 import socket
 import ssl
 import threading
+import time
 import warnings
 from collections.abc import Iterator
 from email.utils import formatdate
@@ -117,6 +118,15 @@ def test_fake_clock_moves_only_when_told() -> None:
     clock.set(10.0)
     assert clock() == 10.0
     assert "10.000" in repr(clock)
+
+
+def test_fake_clock_starts_at_the_real_time_by_default() -> None:
+    """FakeClock() starts at time.time() of its construction, then stays put."""
+    before = time.time()
+    clock = FakeClock()
+    after = time.time()
+    assert before <= clock() <= after
+    assert clock.advance(10) <= after + 10
 
 
 @pytest.mark.parametrize("bad", [-1.0, float("nan"), float("inf"), True])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 from .._errors import ConfigurationError
 from ._common import check_finite
@@ -14,10 +15,12 @@ class FakeClock:
     """A thread-safe manual clock for tests: time moves only when told to.
 
     Calling the clock returns the current time as Unix seconds, so it fits wherever a
-    ``clock=`` (or a cachetools ``timer=``) is accepted.
+    ``clock=`` (or a cachetools ``timer=``) is accepted. Without a ``start`` it begins at
+    the real current time, so tokens minted on it are also valid for code that verifies
+    with the real clock.
 
     Args:
-        start: the initial time in Unix seconds.
+        start: the initial time in Unix seconds; ``time.time()`` at construction when None.
 
     Raises:
         ConfigurationError: if ``start`` is not a finite number.
@@ -25,8 +28,8 @@ class FakeClock:
 
     __slots__ = ("_lock", "_now")
 
-    def __init__(self, start: float = 1_700_000_000.0) -> None:
-        self._now = check_finite("start", start)
+    def __init__(self, start: float | None = None) -> None:
+        self._now = time.time() if start is None else check_finite("start", start)
         self._lock = threading.Lock()
 
     def __call__(self) -> float:
