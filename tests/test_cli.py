@@ -819,11 +819,11 @@ def test_issuer_command_serves_tokens_until_sigterm() -> None:
         with Verifier(url, audience=printed["audience"], require_https=False) as verifier:
             assert verifier.verify(printed["token"])["sub"] == "user-1"
         assert issuer.stop(signal.SIGTERM) == EXIT_OK
+        with pytest.raises(httpx.ConnectError):
+            httpx.get(url + "/jwks", timeout=5)
     finally:
         err = issuer.close()
     assert "Traceback" not in err
-    with pytest.raises(httpx.ConnectError):
-        httpx.get(url + "/jwks", timeout=5)
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
