@@ -80,6 +80,7 @@ PURE = [
     "_policy",
     "_config",
     "_snapshot",
+    "_shared",
 ]
 FORBIDDEN = {"time", "threading", "asyncio", "socket", "logging", "random"}
 
@@ -92,6 +93,7 @@ LAYERS = [
     {"_http", "_policy"},
     {"_config"},
     {"_snapshot"},
+    {"_shared"},
     {"_store"},
     {"_engine", "_checker"},
     {"_shell"},
