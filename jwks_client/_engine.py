@@ -430,6 +430,8 @@ class KeyEngine:
             fresh_until=state.fresh_until if ring is not None else None,
             stale_until=state.stale_until(self.policy) if ring is not None else None,
             jwks_uri=state.jwks_uri,
+            shared_cache_hits=counts.get("shared_hit", 0),
+            shared_cache_errors=counts.get("shared_error", 0),
         )
 
     def export_snapshot(self, *, key: bytes | None = None) -> dict[str, Any]:

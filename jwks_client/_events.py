@@ -117,6 +117,10 @@ class Stats:
         fresh_until: until when the cached set is fresh (None before the first fetch).
         stale_until: after this the cached set is not served at all.
         jwks_uri: the JWKS URL in use.
+        shared_cache_hits: refreshes this client settled from the fleet's shared cache
+            (a set another process fetched, or the fleet's cooldown or backoff).
+        shared_cache_errors: shared-cache operations that failed or ran out of budget
+            (each followed by this process fetching on its own).
     """
 
     verified: int = 0
@@ -134,3 +138,5 @@ class Stats:
     fresh_until: float | None = None
     stale_until: float | None = None
     jwks_uri: str | None = None
+    shared_cache_hits: int = 0
+    shared_cache_errors: int = 0
