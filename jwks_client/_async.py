@@ -35,6 +35,7 @@ from ._keys import KeyRing, PreparedKey
 from ._policy import CacheState, Refresh, RefreshMode, Reject, Serve
 from ._shell import MAX_ROUNDS, KeySourceBase, StaticJWKS, VerifierBase
 from ._token import MAX_TOKEN_LENGTH, ParsedToken, parse_token
+from ._transport import owned_async_client
 from ._types import CachePolicy, Clock
 from ._verify import DEFAULT_LEEWAY, check_key_issuer, check_signature
 
@@ -237,7 +238,7 @@ class AsyncJWKSClient(KeySourceBase):
             with self._http_guard:
                 client = self._http
                 if client is None:
-                    client = self._http = httpx.AsyncClient(timeout=self._config.timeout)
+                    client = self._http = owned_async_client(self._config.timeout)
         return client
 
     async def _send(self, request: httpx.Request) -> RawResponse:

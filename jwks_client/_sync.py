@@ -34,6 +34,7 @@ from ._keys import KeyRing, PreparedKey
 from ._policy import CacheState, Refresh, RefreshMode, Reject, Serve
 from ._shell import MAX_ROUNDS, KeySourceBase, StaticJWKS, VerifierBase
 from ._token import MAX_TOKEN_LENGTH, ParsedToken, parse_token
+from ._transport import owned_client
 from ._types import CachePolicy, Clock
 from ._verify import DEFAULT_LEEWAY, check_key_issuer, check_signature
 
@@ -278,7 +279,7 @@ class JWKSClient(KeySourceBase):
             with self._http_guard:
                 client = self._http
                 if client is None:
-                    client = self._http = httpx.Client(timeout=self._config.timeout)
+                    client = self._http = owned_client(self._config.timeout)
         return client
 
     def _send(self, request: httpx.Request) -> RawResponse:

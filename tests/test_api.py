@@ -89,6 +89,7 @@ LAYERS = [
     {"_snapshot"},
     {"_store"},
     {"_shell"},
+    {"_transport"},
     {"_sync", "_async"},
     {"_multi"},
 ]
