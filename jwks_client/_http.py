@@ -28,10 +28,8 @@ import json
 import zlib
 from collections.abc import Generator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
-
-import httpx
 
 from ._cache_control import Freshness, compute_freshness
 from ._errors import (
@@ -45,6 +43,9 @@ from ._errors import (
 )
 from ._keys import KeyRing, parse_jwks
 from ._types import CachePolicy
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = [
     "ACCEPT_DISCOVERY",
@@ -146,7 +147,7 @@ class FetchPlan:
     policy: CachePolicy
 
 
-RefreshFlow = Generator[httpx.Request, RawResponse, "Fetched | NotModified"]
+RefreshFlow = Generator["httpx.Request", RawResponse, "Fetched | NotModified"]
 
 
 def check_url(url: str, *, require_https: bool, what: str) -> str:
@@ -214,6 +215,8 @@ def build_request(
     one (unknown kid) carries ``Cache-Control: no-cache`` so no proxy answers it from
     its cache.
     """
+    import httpx  # with the first request, not at start-up
+
     headers = {"Accept": accept, "Accept-Encoding": "identity", "User-Agent": USER_AGENT}
     if etag is not None:
         headers["If-None-Match"] = etag
@@ -231,6 +234,8 @@ def build_request(
 
 def transport_error(exc: Exception, url: str, timeout: float) -> FetchError:
     """Translate an httpx (or socket) failure into the library's :class:`FetchError`."""
+    import httpx  # with the first request, not at start-up
+
     if isinstance(exc, httpx.TimeoutException):
         return FetchError(f"timed out after {timeout:g}s fetching {url}", url=url)
     detail = str(exc) or type(exc).__name__

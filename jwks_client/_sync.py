@@ -12,9 +12,7 @@ import time
 from collections.abc import Collection, Iterable
 from concurrent.futures import TimeoutError as FutureTimeout
 from types import TracebackType
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from ._claims import validate_claims
 from ._errors import JWKSClientError, KeySetUnavailableError
@@ -34,9 +32,11 @@ from ._keys import KeyRing, PreparedKey
 from ._policy import CacheState, Refresh, RefreshMode, Reject, Serve
 from ._shell import MAX_ROUNDS, KeySourceBase, StaticJWKS, VerifierBase
 from ._token import MAX_TOKEN_LENGTH, ParsedToken, parse_token
-from ._transport import owned_client
 from ._types import CachePolicy, Clock
 from ._verify import DEFAULT_LEEWAY, check_key_issuer, check_signature
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = ["JWKSClient", "Verifier", "send_capped"]
 
@@ -54,6 +54,8 @@ def send_capped(
     Raises:
         KeySetUnavailableError: transport failure, timeout, or a body over the cap.
     """
+    import httpx  # with the first request, not at start-up
+
     url = str(request.url)
     deadline = time.monotonic() + timeout
     try:
@@ -279,6 +281,8 @@ class JWKSClient(KeySourceBase):
             with self._http_guard:
                 client = self._http
                 if client is None:
+                    from ._transport import owned_client  # httpx loads here, not at start-up
+
                     client = self._http = owned_client(self._config.timeout)
         return client
 

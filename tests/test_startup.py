@@ -13,6 +13,8 @@ from jwks_client.testing import LocalIssuer
 #: the multi-issuer verifiers, and a JOSE layer with its X.509 machinery.
 NOT_AT_START = ("asyncio", "jwks_client._async", "jwks_client._multi", "joserfc")
 NOT_AT_START_PREFIXES = ("cryptography.x509",)
+#: Loaded with the first request, not by the import.
+HTTP_STACK = ("httpx", "httpcore", "jwks_client._transport")
 
 
 def _child(code: str, *argv: str) -> dict[str, object]:
@@ -30,20 +32,20 @@ def _child(code: str, *argv: str) -> dict[str, object]:
 
 
 _LOADED = (
-    "def loaded():\n"
-    f"    names = {NOT_AT_START!r}\n"
+    "def loaded(extra=()):\n"
+    f"    names = {NOT_AT_START!r} + tuple(extra)\n"
     f"    prefixes = {NOT_AT_START_PREFIXES!r}\n"
     "    return sorted(m for m in sys.modules if m in names or m.startswith(prefixes))\n"
 )
 
 
-def test_import_leaves_out_async_multi_and_jose() -> None:
-    """``import jwks_client`` loads no asyncio, no async or multi-issuer module, no joserfc."""
+def test_import_leaves_out_async_multi_jose_and_http() -> None:
+    """``import jwks_client`` loads no asyncio, async or multi-issuer module, joserfc or httpx."""
     out = _child(
         "import json, sys\n"
         + _LOADED
         + "import jwks_client\n"
-        + "before = loaded()\n"
+        + f"before = loaded({HTTP_STACK!r})\n"
         + "names = sorted(jwks_client.__all__)\n"
         + "listed = [n for n in names if n not in dir(jwks_client)]\n"
         + "print(json.dumps({'before': before, 'unlisted': listed}))\n"
@@ -100,3 +102,24 @@ def test_first_token_over_plain_http_loads_no_ca_bundle() -> None:
         )
         assert issuer.request_count() == 1
     assert out == {"sub": "first", "tls_contexts": 0, "loaded": []}
+
+
+def test_static_key_set_never_loads_the_http_stack() -> None:
+    """A verifier on a static key set verifies without ever importing httpx."""
+    with LocalIssuer(algorithms=("ES256",)) as issuer:
+        token = issuer.token({"sub": "static"}, audience="https://api.example.com")
+        jwks = json.dumps(issuer.jwks())
+    out = _child(
+        "import json, sys\n"
+        + _LOADED
+        + "import jwks_client\n"
+        + "issuer, jwks, token = sys.argv[1:4]\n"
+        + "with jwks_client.Verifier(issuer, jwks=jwks,"
+        + " audience='https://api.example.com') as verifier:\n"
+        + "    sub = verifier.verify(token)['sub']\n"
+        + f"print(json.dumps({{'sub': sub, 'loaded': loaded({HTTP_STACK!r})}}))\n",
+        issuer.issuer,
+        jwks,
+        token,
+    )
+    assert out == {"sub": "static", "loaded": []}
