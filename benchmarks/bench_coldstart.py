@@ -119,7 +119,11 @@ def _child_env() -> dict[str, str]:
     return env
 
 
-def _run_child(kind: str, argv: list[str], env: dict[str, str]) -> dict[str, Any]:
+def _run_child(
+    kind: str, argv: list[str], env: dict[str, str], cwd: Path | None = None
+) -> dict[str, Any]:
+    """Run one child and return its figures (``cwd``: where it runs, which ``-c`` puts
+    first on its import path; by default the folder holding the measured package)."""
     started = time.perf_counter()
     result = subprocess.run(
         [sys.executable, "-c", CHILDREN[kind], *argv],
@@ -127,6 +131,7 @@ def _run_child(kind: str, argv: list[str], env: dict[str, str]) -> dict[str, Any
         text=True,
         timeout=CHILD_TIMEOUT,
         env=env,
+        cwd=cwd if cwd is not None else Path(jwks_client.__file__).resolve().parent.parent,
         check=False,
     )
     wall_ms = (time.perf_counter() - started) * 1e3
