@@ -40,6 +40,7 @@ from ._shared import AsyncSharedCache, shared_protocol
 from ._shell import KeyClientBase, VerifierBase
 from ._store import KeyStoreRegistry
 from ._token import MAX_TOKEN_LENGTH
+from ._transport import owned_async_client
 from ._types import CachePolicy, Clock
 from ._values import Fetched, FetchPlan, NotModified, RawResponse
 
@@ -266,10 +267,7 @@ class AsyncJWKSClient(KeyClientBase):
             with self._http_guard:
                 client = self._http
                 if client is None:
-                    client = self._http = httpx.AsyncClient(timeout=self._config.timeout)
-        if client.is_closed:
-            # The user closed their client: nothing is learned, nobody is put in backoff.
-            raise _ClientClosed
+                    client = self._http = owned_async_client(self._config.timeout)
         return client
 
     async def _send(self, client: httpx.AsyncClient, request: httpx.Request) -> RawResponse:
@@ -314,10 +312,6 @@ class AsyncJWKSClient(KeyClientBase):
         self._background = asyncio.get_running_loop().create_task(
             self._drive(engine.background(step.state)), name="jwks-client-refresh"
         )
-
-
-class _ClientClosed(Exception):
-    """The HTTP client was closed by its owner before a refresh could use it."""
 
 
 async def verify_job(

@@ -15,9 +15,7 @@ from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from functools import partial
 from types import TracebackType
-from typing import Any, TypeVar
-
-import httpx
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ._checker import Job, TokenChecker
 from ._claims import ClaimsPolicy
@@ -42,6 +40,9 @@ from ._token import MAX_TOKEN_LENGTH
 from ._types import CachePolicy, Clock
 from ._values import Fetched, FetchPlan, NotModified, RawResponse
 
+if TYPE_CHECKING:
+    import httpx
+
 __all__ = ["JWKSClient", "Verifier", "send_capped", "verify_job"]
 
 _T = TypeVar("_T")
@@ -60,6 +61,8 @@ def send_capped(
     Raises:
         KeySetUnavailableError: transport failure, timeout, or a body over the cap.
     """
+    import httpx  # with the first request, not at start-up
+
     url = str(request.url)
     deadline = time.monotonic() + timeout
     try:
@@ -303,7 +306,9 @@ class JWKSClient(KeyClientBase):
             with self._http_guard:
                 client = self._http
                 if client is None:
-                    client = self._http = httpx.Client(timeout=self._config.timeout)
+                    from ._transport import owned_client  # httpx loads here, not at start-up
+
+                    client = self._http = owned_client(self._config.timeout)
         return client
 
     def _send(self, client: httpx.Client, request: httpx.Request) -> RawResponse:

@@ -97,6 +97,7 @@ LAYERS = [
     {"_store"},
     {"_engine", "_checker"},
     {"_shell"},
+    {"_transport"},
     {"_sync", "_async"},
     {"_multi"},
 ]
