@@ -21,14 +21,11 @@ Rules:
   ``status``, ``acr``, ``cloud_instance_name``...) are ignored; a string ``issuer``
   member (Microsoft Entra) is kept.
 
-Theory of operation: every usable key is imported once, here: its members are checked
-against the rules above, then its public numbers become a ``cryptography`` public key
-directly (``RSAPublicNumbers``, ``EllipticCurvePublicNumbers``, which refuses a point off
-the curve, or the Edwards ``from_public_bytes``), so extraneous members cannot fail the
-import and no JOSE layer is loaded at start-up for what the checks here already decide.
-The key is captured in one small closure per JWS algorithm it may verify, with padding
-and hash objects built ahead of time; a token's check is then a dict lookup plus the
-cryptographic verify. The ring indexes its
+Theory of operation: every usable key is imported once, here, with joserfc from its
+canonical public members only (so extraneous members cannot fail the import). The
+``cryptography`` public key joserfc holds is captured in one small closure per JWS
+algorithm the key may verify, with padding and hash objects built ahead of time; a
+token's check is then a dict lookup plus the cryptographic verify. The ring indexes its
 keys by ``(kid, alg)`` (and ``(None, alg)`` for tokens without a ``kid``) so
 :meth:`KeyRing.select` is a single dict lookup returning at most ``MAX_CANDIDATES`` keys.
 
@@ -43,11 +40,12 @@ import hashlib
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Final, NamedTuple
+from typing import Final
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+from joserfc.jwk import ECKey, OKPKey, RSAKey
 
 from ._errors import InvalidKeySetError
 from ._messages import SHOWN_LONG_CHARS, clipped, json_kind, shown
@@ -99,9 +97,8 @@ _RSA_ALGORITHMS: Final[frozenset[str]] = (
 )
 
 
-# The two curve tables are named tuples rather than dataclasses: building a dataclass
-# at import costs several times more, and these records are private and fixed.
-class _ECCurve(NamedTuple):
+@dataclass(frozen=True, slots=True)
+class _ECCurve:
     """A Weierstrass curve usable for ECDSA in JWS (RFC 7518 section 3.4, RFC 8812)."""
 
     curve: ec.EllipticCurve
@@ -156,7 +153,8 @@ _EC_CURVES: Final[dict[str, _ECCurve]] = {
 }
 
 
-class _EdwardsCurve(NamedTuple):
+@dataclass(frozen=True, slots=True)
+class _EdwardsCurve:
     """An Edwards curve of RFC 8032: a*x^2 + y^2 = 1 + d*x^2*y^2 over GF(prime)."""
 
     prime: int
@@ -525,7 +523,7 @@ def _import_rsa(entry: dict[str, object], alg: object) -> _Imported:
         )
 
     members = {"kty": "RSA", "n": _uint_b64url(n), "e": _uint_b64url(e)}
-    public_key = rsa.RSAPublicNumbers(e, n).public_key()
+    public_key = RSAKey.import_key(dict(members)).public_key
     signature_size = (bits + 7) // 8
     verifiers = {name: _rsa_verifier(public_key, name, signature_size) for name in algorithms}
     return None, bits, members, verifiers
@@ -581,7 +579,7 @@ def _import_ec(entry: dict[str, object], alg: object) -> _Imported:
         "y": _b64url(y.to_bytes(curve.size, "big")),
     }
     try:
-        public_key = ec.EllipticCurvePublicNumbers(x, y, curve.curve).public_key()
+        public_key = ECKey.import_key(dict(members)).public_key
     except ValueError as exc:
         raise _Unusable(f"point (x, y) is not on the curve {crv}") from exc
     verifiers = {name: _ecdsa_verifier(public_key, curve) for name in algorithms}
@@ -631,11 +629,9 @@ def _import_okp(entry: dict[str, object], alg: object) -> _Imported:
         raise _Unusable(f"x is {problem}")
 
     members = {"kty": "OKP", "crv": crv, "x": _b64url(raw)}
-    public_key: ed25519.Ed25519PublicKey | ed448.Ed448PublicKey
-    if crv == "Ed25519":
-        public_key = ed25519.Ed25519PublicKey.from_public_bytes(raw)
-    else:
-        public_key = ed448.Ed448PublicKey.from_public_bytes(raw)
+    public_key = OKPKey.import_key(dict(members)).public_key
+    if not isinstance(public_key, (ed25519.Ed25519PublicKey, ed448.Ed448PublicKey)):
+        raise _Unusable(f"{crv} import gave no EdDSA key")  # pragma: no cover - crv checked
     verifiers = {name: _eddsa_verifier(public_key, curve.signature_size) for name in algorithms}
     return crv, None, members, verifiers
 
