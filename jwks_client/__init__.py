@@ -48,6 +48,7 @@ from ._snapshot import SnapshotError
 from ._store import KeyStoreRegistry
 from ._sync import JWKSClient, Verifier
 from ._types import ASYMMETRIC_ALGORITHMS, DEFAULT_ALGORITHMS, CachePolicy
+from ._version import __version__
 
 if _typing.TYPE_CHECKING:
     from ._async import AsyncJWKSClient, AsyncVerifier
@@ -62,8 +63,6 @@ _LAZY = {
     "AsyncMultiIssuerVerifier": "._multi",
     "MultiIssuerVerifier": "._multi",
 }
-
-from ._version import __version__
 
 __all__ = [
     "ASYMMETRIC_ALGORITHMS",
