@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 
 import httpx
 
+from . import _fork
 from ._checker import Job, TokenChecker
 from ._claims import ClaimsPolicy
 from ._config import DEFAULT_LEEWAY
@@ -117,6 +118,15 @@ class AsyncJWKSClient(KeyClientBase):
         self._http: httpx.AsyncClient | None = http_client
         self._http_guard = threading.Lock()
         self._background: asyncio.Task[None] | None = None
+        _fork.track(self)
+
+    def after_fork_in_child(self) -> None:
+        """In a forked child: no background task, a fresh lock, and an owned HTTP client
+        rebuilt on first use (the parent's pooled connections are not the child's)."""
+        self._http_guard = threading.Lock()
+        self._background = None
+        if self._owns_client:
+            self._http = None
 
     async def get_key(self, kid: str | None, alg: str) -> PreparedKey:
         """Return the first key that matches ``kid`` and ``alg``.

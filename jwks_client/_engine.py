@@ -39,6 +39,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
+from . import _fork
 from ._config import SourceConfig, load_jwks_document
 from ._errors import (
     ConfigurationError,
@@ -243,6 +244,11 @@ class KeyEngine:
             self._store.subscribe(on_event)
         self._shared = None if jwks is not None else shared
         self._names = shared.names(config) if shared is not None else None
+        _fork.track(self)
+
+    def after_fork_in_child(self) -> None:
+        """In a forked child: a fresh counter lock."""
+        self._count_lock = threading.Lock()
 
     # --- the hot path ------------------------------------------------------------------
 

@@ -31,6 +31,7 @@ from typing import Any
 
 from cachetools import TLRUCache, TTLCache
 
+from . import _fork
 from ._config import SourceConfig
 from ._errors import ConfigurationError, KeySetUnavailableError
 from ._events import (
@@ -123,6 +124,17 @@ class KeyStore:
     _hooks: tuple[EventHook, ...] = field(default=(), repr=False)
     _absent: TTLCache[str, bool] | None = field(default=None, repr=False)
     _stale_noted: CacheState | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        _fork.track(self)
+
+    def after_fork_in_child(self) -> None:
+        """In a forked child: a fresh lock, no in-flight refresh (its leader was a thread
+        of the parent), the keys kept."""
+        self._guard = threading.Lock()
+        self._inflight = None
+        self._random = random.Random()
+        self.state = replace(self.state, refreshing=False)
 
     def remember_absent(self, kid: str) -> None:
         """Remember that a refresh made for ``kid`` did not find it (bounded, expiring)."""
@@ -383,6 +395,11 @@ class KeyStoreRegistry:
         self._stores: TLRUCache[_StoreKey, KeyStore] = TLRUCache(
             maxsize=maxsize, ttu=_registry_expiry, timer=time.monotonic
         )
+        self._guard = threading.Lock()
+        _fork.track(self)
+
+    def after_fork_in_child(self) -> None:
+        """In a forked child: a fresh lock (the stores reset themselves)."""
         self._guard = threading.Lock()
 
     def store(self, config: SourceConfig, clock: Clock, http_client: object = None) -> KeyStore:

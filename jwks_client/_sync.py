@@ -17,6 +17,7 @@ from functools import partial
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from . import _fork
 from ._checker import Job, TokenChecker
 from ._claims import ClaimsPolicy
 from ._config import DEFAULT_LEEWAY
@@ -164,6 +165,16 @@ class JWKSClient(KeyClientBase):
         self._http_guard = threading.Lock()
         self._background_guard = threading.Lock()
         self._background: threading.Thread | None = None
+        _fork.track(self)
+
+    def after_fork_in_child(self) -> None:
+        """In a forked child: no background thread, fresh locks, and an owned HTTP client
+        rebuilt on first use (the parent's pooled connections are not the child's)."""
+        self._http_guard = threading.Lock()
+        self._background_guard = threading.Lock()
+        self._background = None
+        if self._owns_client:
+            self._http = None
 
     def get_key(self, kid: str | None, alg: str) -> PreparedKey:
         """Return the first key that matches ``kid`` and ``alg``.

@@ -86,7 +86,7 @@ FORBIDDEN = {"time", "threading", "asyncio", "socket", "logging", "random"}
 
 #: Each module may import only modules of an earlier layer (or its own).
 LAYERS = [
-    {"_errors", "_version"},
+    {"_errors", "_version", "_fork"},
     {"_types", "_messages", "_events"},
     {"_cache_control", "_keys", "_token", "_claims"},
     {"_values", "_verify"},
