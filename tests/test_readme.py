@@ -190,6 +190,26 @@ def test_key_layer_example(hosts: dict[str, LocalIssuer]) -> None:
     assert namespace["ok"] is True
 
 
+def test_fleet_example(
+    hosts: dict[str, LocalIssuer],
+    redis_server: Any,
+    redis_client: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The fleet example verifies through a real Redis; a second process adopts the set."""
+    monkeypatch.setenv("REDIS_URL", redis_server.url)
+    for expected_fetches in (1, 1):  # the second "process" reads what the first published
+        namespace: dict[str, Any] = {
+            "token": _idp_token(hosts, sub="fleet"),
+            "FLEET_KEY": b"0123456789abcdef0123456789abcdef",
+        }
+        exec(block("import os\n\nimport redis"), namespace)
+        assert namespace["claims"]["sub"] == "fleet"
+        namespace["verifier"].close()
+        assert hosts["idp"].request_count("jwks") == expected_fetches
+        reset_key_stores()  # a new process: nothing in memory
+
+
 def test_multi_issuer_example(hosts: dict[str, LocalIssuer]) -> None:
     """The Entra tenant-template example accepts a token of an allowed tenant."""
     token = hosts["entra"].token({"iss": ENTRA}, audience="api://my-api")

@@ -17,8 +17,8 @@ import pytest
 
 from jwks_client import CachePolicy, Verifier
 from jwks_client.testing import LocalIssuer
+from tests.redis_support import RedisServer
 
-from .conftest import RedisServer
 from .workers import AUD, verify_in_fleet
 
 PROCESS_TIMEOUT = 60.0

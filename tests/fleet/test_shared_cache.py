@@ -27,8 +27,7 @@ from jwks_client import (
 )
 from jwks_client.redis import AsyncRedisKeyCache, RedisKeyCache
 from jwks_client.testing import FakeClock, LocalIssuer
-
-from .conftest import RedisServer
+from tests.redis_support import RedisServer
 
 AUD = "https://api.example.com"
 POLICY = CachePolicy(refresh_ahead=0, refresh_cooldown=30, default_ttl=600)

@@ -1,4 +1,7 @@
-"""A real redis-server on a free 127.0.0.1 port, started and stopped (by pid) here."""
+"""A real redis-server on a free 127.0.0.1 port, started and stopped (by pid) here.
+
+Its fixtures are registered by tests/conftest.py.
+"""
 
 from __future__ import annotations
 
