@@ -40,6 +40,7 @@ from ._events import (
     FetchFailed,
     KeySetFetched,
     KeySetRotated,
+    SharedCacheUnavailable,
     StaleKeysServed,
     Stats,
 )
@@ -101,6 +102,7 @@ __all__ = [
     "NotYetValidError",
     "PreparedKey",
     "ResponseTooLargeError",
+    "SharedCacheUnavailable",
     "SkippedKey",
     "SnapshotError",
     "StaleKeysServed",

@@ -49,7 +49,7 @@ from ._errors import (
     KeyNotFoundError,
     KeySetUnavailableError,
 )
-from ._events import EventHook, Stats
+from ._events import EventHook, SharedCacheUnavailable, Stats
 from ._keys import KeyRing, PreparedKey
 from ._policy import (
     CacheState,
@@ -538,7 +538,7 @@ class KeyEngine:
         assert self._shared is not None
         answers = yield SharedStep(Read(keys))
         if answers is DOWN or not isinstance(answers, (tuple, list)) or len(answers) != len(keys):
-            self._count("shared_error")
+            self._shared_failed()
             return None
         return self._shared.read_view(tuple(answers), self.config, now)
 
@@ -594,7 +594,7 @@ class KeyEngine:
         for _ in range(polls + 1):
             got = yield SharedStep(Write(names.lock, token, lock_ttl, only_if_absent=True))
             if got is DOWN:
-                self._count("shared_error")
+                self._shared_failed()
                 break
             if got:
                 yield from self._fetch_and_publish(claim, plan, token)
@@ -649,7 +649,13 @@ class KeyEngine:
         ttl = ttl_ms(self.policy.refresh_cooldown * 2)
         answer = yield SharedStep(Write(names.absent(kid), shared.time_value(now), ttl))
         if answer is DOWN:
-            self._count("shared_error")
+            self._shared_failed()
+
+    def _shared_failed(self) -> None:
+        """Count a failed shared-cache operation and tell the hooks."""
+        assert self._shared is not None
+        self._count("shared_error")
+        self._store.emit(SharedCacheUnavailable(self._shared.namespace, self.state.jwks_uri))
 
     def _usable_ring(self) -> KeyRing | None:
         state = self.state

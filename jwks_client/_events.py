@@ -18,6 +18,7 @@ __all__ = [
     "FetchFailed",
     "KeySetFetched",
     "KeySetRotated",
+    "SharedCacheUnavailable",
     "StaleKeysServed",
     "Stats",
 ]
@@ -89,7 +90,20 @@ class StaleKeysServed:
     stale_until: float
 
 
-Event = KeySetFetched | KeySetRotated | FetchFailed | StaleKeysServed
+@dataclass(frozen=True, slots=True)
+class SharedCacheUnavailable:
+    """The fleet's shared cache failed an operation; this process fetches on its own.
+
+    Attributes:
+        namespace: the shared cache's namespace.
+        jwks_uri: the source concerned (None before discovery).
+    """
+
+    namespace: str
+    jwks_uri: str | None
+
+
+Event = KeySetFetched | KeySetRotated | FetchFailed | StaleKeysServed | SharedCacheUnavailable
 EventHook = Callable[[Event], None]
 
 

@@ -55,6 +55,7 @@ PUBLIC = [
     "NotYetValidError",
     "PreparedKey",
     "ResponseTooLargeError",
+    "SharedCacheUnavailable",
     "SkippedKey",
     "SnapshotError",
     "StaleKeysServed",

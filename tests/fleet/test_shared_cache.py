@@ -382,3 +382,25 @@ def test_multi_issuer_verifiers_share_through_redis(
         ) as verifier:
             assert verifier.verify(token)["sub"] == "user-1"
     assert issuer.request_count("jwks") == 1
+
+
+def test_a_full_or_flushed_redis_changes_nothing_but_stats(
+    make: Make, issuer: LocalIssuer, redis_client: redis.Redis, clock: FakeClock
+) -> None:
+    """Redis refusing writes (out of memory) or losing everything (FLUSHALL) leaves every
+    process verifying; a refused write is counted and announced."""
+    events: list[object] = []
+    first = make(on_event=events.append)
+    redis_client.config_set("maxmemory-policy", "noeviction")
+    redis_client.config_set("maxmemory", "1")
+    try:
+        assert first.verify(issuer.token())["sub"] == "user-1"
+    finally:
+        redis_client.config_set("maxmemory", "0")
+    assert first.stats().shared_cache_errors >= 1
+    assert any(type(e).__name__ == "SharedCacheUnavailable" for e in events)
+    redis_client.flushall()
+    clock.advance(POLICY.stale_if_error + 700)
+    second = make()
+    assert second.verify(issuer.token())["sub"] == "user-1"
+    assert first.verify(issuer.token())["sub"] == "user-1"
