@@ -597,7 +597,7 @@ class KeyEngine:
                 self._shared_failed()
                 break
             if got:
-                yield from self._fetch_and_publish(claim, plan, token)
+                yield from self._fetch_and_publish(claim, plan, token, seen.keys)
                 return None
             yield Pause(shared.poll_interval)
             now = self._clock()
@@ -619,8 +619,11 @@ class KeyEngine:
         yield from self._request(claim, plan)
         return None
 
-    def _fetch_and_publish(self, claim: Claim, plan: FetchPlan, token: bytes) -> Flow[None]:
-        """Fetch as the fleet's leader, then publish the set (or the backoff) and unlock."""
+    def _fetch_and_publish(
+        self, claim: Claim, plan: FetchPlan, token: bytes, fallback: CacheState | None
+    ) -> Flow[None]:
+        """Fetch as the fleet's leader, then publish the set (or the backoff) and unlock;
+        if the fetch fails, a newer (stale) set the fleet holds serves meanwhile."""
         shared, names = self._shared, self._names
         assert shared is not None and names is not None
         policy = self.policy
@@ -632,6 +635,8 @@ class KeyEngine:
         state = self.state
         now = self._clock()
         if isinstance(outcome, KeySetUnavailableError):
+            if fallback is not None and now < fallback.stale_until(policy):
+                self._store.keep_newer(fallback)
             value = shared.seal({"retry_at": state.retry_at, "error": str(outcome)[:500]})
             yield SharedStep(Write(names.backoff, value, ttl_ms(state.retry_at - now)))
         elif state.ring is not None and state.document:

@@ -404,3 +404,25 @@ def test_a_full_or_flushed_redis_changes_nothing_but_stats(
     second = make()
     assert second.verify(issuer.token())["sub"] == "user-1"
     assert first.verify(issuer.token())["sub"] == "user-1"
+
+
+def test_a_newcomer_keeps_the_fleets_stale_keys_when_its_own_fetch_fails(
+    make: Make,
+    issuer: LocalIssuer,
+    clock: FakeClock,
+    redis_client: redis.Redis,
+    shared: RedisKeyCache,
+) -> None:
+    """With no fleet backoff recorded, a cold process tries the failing issuer itself, and
+    then serves the fleet's last good keys (within the stale window) instead of failing."""
+    first = make()
+    token = issuer.token(expires_in=100_000)
+    first.verify(token)
+    clock.advance(700)  # expired, within stale_if_error
+    issuer.fail("status", status=503, path="all")
+    newcomer = make()
+    assert newcomer.verify(token)["sub"] == "user-1"
+    state = newcomer.jwks_client.state
+    assert state.failures == 1 and state.last_error is not None
+    names = shared.protocol.names(newcomer.jwks_client.engine.config)
+    assert redis_client.get(names.backoff) is not None  # the fleet now backs off too
