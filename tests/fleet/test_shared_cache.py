@@ -42,12 +42,12 @@ def make(issuer: LocalIssuer, clock: FakeClock, shared: RedisKeyCache) -> Iterat
 
     def factory(**options: Any) -> Verifier:
         options.setdefault("shared_cache", shared)
+        options.setdefault("cache_policy", POLICY)
         verifier = Verifier(
             issuer.issuer,
             audience=AUD,
             require_https=False,
             clock=clock,
-            cache_policy=POLICY,
             store_registry=KeyStoreRegistry(),
             **options,
         )
@@ -426,3 +426,23 @@ def test_a_newcomer_keeps_the_fleets_stale_keys_when_its_own_fetch_fails(
     assert state.failures == 1 and state.last_error is not None
     names = shared.protocol.names(newcomer.jwks_client.engine.config)
     assert redis_client.get(names.backoff) is not None  # the fleet now backs off too
+
+
+def test_refresh_ahead_renews_once_for_the_fleet(
+    make: Make, issuer: LocalIssuer, clock: FakeClock
+) -> None:
+    """At the refresh-ahead point each process starts a background refresh; one fetches,
+    the others adopt what it published."""
+    ahead = CachePolicy(refresh_ahead=0.5, default_ttl=600)
+    processes = [make(cache_policy=ahead) for _ in range(4)]
+    token = issuer.token(expires_in=100_000)
+    for verifier in processes:
+        verifier.verify(token)
+    assert issuer.request_count("jwks") == 1
+    clock.advance(400)  # past half the lifetime, still fresh
+    for verifier in processes:
+        assert verifier.verify(token)["sub"] == "user-1"
+        assert verifier.jwks_client.join_background(10)
+    assert issuer.request_count("jwks") == 2
+    fetched = {v.jwks_client.state.fetched_at for v in processes}
+    assert fetched == {clock()}
