@@ -25,6 +25,7 @@ by the per-read timeout alone.
 from __future__ import annotations
 
 import contextlib
+import os
 import socket
 import threading
 import weakref
@@ -59,6 +60,17 @@ def _pool_of(client: object) -> _Pool:
     except TypeError:  # a client that cannot be weakly referenced: nothing is shared
         pool = _Pool()
     return pool
+
+
+def _after_fork_in_child() -> None:
+    # A forked child has no watchdog threads; the parent may have held the lock.
+    global _guard
+    _guard = threading.Lock()
+    _pools.clear()
+
+
+if hasattr(os, "register_at_fork"):  # POSIX
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _shut(stream: object) -> None:
