@@ -11,10 +11,12 @@ give-up and fails with another error.
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import pytest
 
 from jwks_client import AsyncVerifier, FetchError, KeySetUnavailableError, Verifier
@@ -109,3 +111,43 @@ def test_waiters_end_with_the_leader_at_its_deadline(
         assert server.trickles == 1
     finally:
         facade.close()
+
+
+def test_a_waiter_gives_up_at_its_own_deadline(issuer: LocalIssuer, clock: FakeClock) -> None:
+    """A caller waiting on a refresh that cannot be interrupted (a transport with no socket,
+    held by the test) fails at its own deadline, 4 x timeout + 1 s, naming the wait; the
+    refresh, once let go, still lands."""
+    entered, release = threading.Event(), threading.Event()
+    body = json.dumps(issuer.jwks()).encode()
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        entered.set()
+        release.wait(30)
+        return httpx.Response(200, content=body, headers={"cache-control": "max-age=300"})
+
+    client = httpx.Client(transport=httpx.MockTransport(handler))
+    verifier = Verifier(
+        issuer.issuer,
+        audience=AUD,
+        jwks_uri=issuer.jwks_uri,
+        require_https=False,
+        clock=clock,
+        timeout=0.2,
+        http_client=client,
+    )
+    token = issuer.token()
+    leader: list[object] = []
+    thread = threading.Thread(target=lambda: leader.append(verifier.verify(token)))
+    try:
+        thread.start()
+        assert entered.wait(10)
+        with pytest.raises(FetchError, match=r"timed out after 1\.8s waiting for the refresh"):
+            verifier.verify(token)
+        assert thread.is_alive()  # the leader is still held
+    finally:
+        release.set()
+        thread.join(10)
+        verifier.close()
+        client.close()
+    assert not thread.is_alive()
+    assert isinstance(leader[0], dict) and leader[0]["iss"] == issuer.issuer
