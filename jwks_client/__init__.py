@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from ._async import AsyncJWKSClient, AsyncVerifier
 from ._cache_control import Freshness
+from ._challenge import Challenge, challenge_for
+from ._dpop import DPoP
 from ._errors import (
     AlgorithmNotAllowedError,
     ConfigurationError,
@@ -20,9 +22,12 @@ from ._errors import (
     HTTPStatusError,
     InvalidAudienceError,
     InvalidClaimError,
+    InvalidDPoPProofError,
     InvalidIssuerError,
     InvalidKeySetError,
+    InvalidRequestError,
     InvalidSignatureError,
+    InvalidTokenBindingError,
     InvalidTokenError,
     InvalidTokenTypeError,
     JWKSClientError,
@@ -30,8 +35,10 @@ from ._errors import (
     KeySetUnavailableError,
     MalformedTokenError,
     MissingClaimError,
+    MissingTokenError,
     NotYetValidError,
     ResponseTooLargeError,
+    UseDPoPNonceError,
 )
 from ._events import (
     Event,
@@ -43,6 +50,7 @@ from ._events import (
 )
 from ._keys import KeyRing, PreparedKey, SkippedKey
 from ._multi import AsyncMultiIssuerVerifier, MultiIssuerVerifier
+from ._replay import MemoryReplayStore, ReplayStore
 from ._snapshot import SnapshotError
 from ._store import KeyStoreRegistry
 from ._sync import JWKSClient, Verifier
@@ -57,7 +65,9 @@ __all__ = [
     "AsyncMultiIssuerVerifier",
     "AsyncVerifier",
     "CachePolicy",
+    "Challenge",
     "ConfigurationError",
+    "DPoP",
     "DiscoveryError",
     "Event",
     "ExpiredTokenError",
@@ -67,9 +77,12 @@ __all__ = [
     "HTTPStatusError",
     "InvalidAudienceError",
     "InvalidClaimError",
+    "InvalidDPoPProofError",
     "InvalidIssuerError",
     "InvalidKeySetError",
+    "InvalidRequestError",
     "InvalidSignatureError",
+    "InvalidTokenBindingError",
     "InvalidTokenError",
     "InvalidTokenTypeError",
     "JWKSClient",
@@ -81,15 +94,20 @@ __all__ = [
     "KeySetUnavailableError",
     "KeyStoreRegistry",
     "MalformedTokenError",
+    "MemoryReplayStore",
     "MissingClaimError",
+    "MissingTokenError",
     "MultiIssuerVerifier",
     "NotYetValidError",
     "PreparedKey",
+    "ReplayStore",
     "ResponseTooLargeError",
     "SkippedKey",
     "SnapshotError",
     "StaleKeysServed",
     "Stats",
+    "UseDPoPNonceError",
     "Verifier",
     "__version__",
+    "challenge_for",
 ]
