@@ -72,7 +72,7 @@ from ._errors import (
 from ._keys import PreparedKey, SkippedKey, judge_key
 from ._messages import SHOWN_LONG_CHARS, json_kind, shown
 from ._replay import ReplayStore
-from ._token import ParsedToken, parse_token
+from ._token import ParsedToken, parse_token, parse_token_known_header
 from ._types import ASYMMETRIC_ALGORITHMS, DEFAULT_ALGORITHMS
 
 if TYPE_CHECKING:
@@ -504,15 +504,30 @@ def _proof_error(problem: str) -> InvalidDPoPProofError:
     return InvalidDPoPProofError(f"invalid DPoP proof: {problem}")
 
 
-def parse_proof(proof: str, algorithms: frozenset[str]) -> ParsedToken:
+def parse_proof(
+    proof: str, algorithms: frozenset[str], known: ParsedToken | None = None
+) -> ParsedToken:
     """Parse a proof strictly (the token parser's rules) and check ``typ`` and ``jwk``.
+
+    Args:
+        proof: the ``DPoP`` field's value.
+        algorithms: the proof algorithms allowed.
+        known: a proof parsed before whose header segment is this one's (the header is
+            then not decoded and judged again), or None.
 
     Raises:
         InvalidDPoPProofError: the proof is not a strict compact JWS, its ``alg`` is not
             allowed, its ``typ`` is not ``dpop+jwt`` or it has no ``jwk`` object.
     """
     try:
-        parsed = parse_token(proof, algorithms=algorithms, max_length=MAX_PROOF_LENGTH)
+        if known is None:
+            parsed = parse_token(proof, algorithms=algorithms, max_length=MAX_PROOF_LENGTH)
+        else:
+            parsed = parse_token_known_header(
+                proof, known, algorithms=algorithms, max_length=MAX_PROOF_LENGTH
+            )
+            if parsed.header is known.header:
+                return parsed  # known's header passed the checks below
     except (MalformedTokenError, AlgorithmNotAllowedError) as exc:
         raise _proof_error(str(exc).removeprefix("malformed token: ")) from exc
     typ = parsed.typ

@@ -14,20 +14,18 @@ Theory of operation
 3. After the token verified, :meth:`RequestChecker.complete` checks the proof's one
    signature and records the proof in the replay store; a replay is refused.
 
-A proof's key is imported once per distinct proof header (clients reuse one header for
-every proof they make) and kept in a bounded cache; a header whose key is unusable is
-remembered too. Rejections are annotated (:meth:`RequestChecker.annotate`) with the
+A client sends the same proof header with every proof it makes: a header segment seen
+before is neither decoded nor judged again, and its key is imported once (the header and
+its key are kept in a bounded map by the segment's exact text; a header whose key is
+unusable is remembered too). Rejections are annotated (:meth:`RequestChecker.annotate`) with the
 scheme used and what the verifier offers, which :func:`~._challenge.challenge_for` turns
 into the ``WWW-Authenticate`` challenges.
 """
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
-
-from cachetools import LRUCache
 
 from ._challenge import BEARER, DPOP
 from ._dpop import (
@@ -59,10 +57,10 @@ from ._types import Clock
 if TYPE_CHECKING:
     from cryptography.x509 import Certificate
 
-__all__ = ["PROOF_KEY_CACHE_SIZE", "RequestChecker"]
+__all__ = ["PROOF_HEADER_CACHE_SIZE", "RequestChecker"]
 
-#: Distinct proof headers whose imported key is kept.
-PROOF_KEY_CACHE_SIZE = 1024
+#: Distinct proof headers kept with their parsed header and imported key.
+PROOF_HEADER_CACHE_SIZE = 1024
 
 
 class RequestChecker:
@@ -90,8 +88,8 @@ class RequestChecker:
             # Not `or`: an empty store has a length of 0, and is falsy.
             store = dpop.replay_store
             self._replay = store if store is not None else default_replay_store()
-        self._keys: LRUCache[str, PreparedKey | str] = LRUCache(maxsize=PROOF_KEY_CACHE_SIZE)
-        self._keys_lock = threading.Lock()
+        # Proof header segment -> a proof parsed with it, and its key (or why it is unusable).
+        self._headers: dict[str, tuple[ParsedToken, PreparedKey | str]] = {}
 
     def credentials(self, headers: object) -> Credentials:
         """Read the request's credentials; refuse a scheme this verifier does not accept.
@@ -154,8 +152,7 @@ class RequestChecker:
             raise InvalidTokenBindingError(
                 "the token is not DPoP-bound (no cnf.jkt) and was sent with the DPoP scheme"
             )
-        parsed = parse_proof(proof, self._algorithms)
-        key = self._proof_key(proof, parsed)
+        parsed, key = self._parse(proof)
         return check_proof(
             parsed,
             key,
@@ -198,17 +195,24 @@ class RequestChecker:
         assert self.dpop is not None
         return make_nonce(self._secret, self._clock(), self.dpop.max_age)
 
-    def _proof_key(self, proof: str, parsed: ParsedToken) -> PreparedKey:
+    def _parse(self, proof: str) -> tuple[ParsedToken, PreparedKey]:
+        """The parsed proof and its key; a header seen before is not parsed or imported
+        again."""
         header = proof.partition(".")[0]
-        with self._keys_lock:
-            cached = self._keys.get(header)
-        if cached is None:
+        known = self._headers.get(header)  # a plain dict: safe across threads
+        if known is None:
+            parsed = parse_proof(proof, self._algorithms)
+            key: PreparedKey | str
             try:
-                cached = proof_key(parsed.header["jwk"], parsed.alg)
+                key = proof_key(parsed.header["jwk"], parsed.alg)
             except InvalidDPoPProofError as exc:
-                cached = str(exc)
-            with self._keys_lock:
-                self._keys[header] = cached
-        if isinstance(cached, str):
-            raise InvalidDPoPProofError(cached)
-        return cached
+                key = str(exc)  # remembered too: a bad key costs one import
+            if len(self._headers) >= PROOF_HEADER_CACHE_SIZE:
+                self._headers.clear()  # crude but bounded, and never torn by threads
+            self._headers[header] = (parsed, key)
+        else:
+            parsed = parse_proof(proof, self._algorithms, known[0])
+            key = known[1]
+        if isinstance(key, str):
+            raise InvalidDPoPProofError(key)
+        return parsed, key

@@ -351,3 +351,39 @@ def test_token_hash_and_replay_key() -> None:
     keys = {replay_key(k, j) for k in ("a", "b") for j in ("1", "2")}
     assert len(keys) == 4 and all(len(k) == 16 for k in keys)
     assert replay_key("a", "1") == replay_key("a", "1")
+
+
+def test_a_known_header_gives_the_same_parse(key: ProofKey) -> None:
+    """Parsing with a known header gives what a full parse gives."""
+    first = parse_proof(key.proof("GET", URL, TOKEN, now=NOW), DEFAULT_ALGORITHMS)
+    second_text = key.proof("GET", URL, TOKEN, now=NOW + 1)
+    again = parse_proof(second_text, DEFAULT_ALGORITHMS, first)
+    assert again == parse_proof(second_text, DEFAULT_ALGORITHMS)
+    assert again.header is first.header  # not decoded again
+
+
+def test_a_known_header_does_not_relax_the_rest(key: ProofKey) -> None:
+    """The payload and signature of a proof with a known header are parsed strictly, and
+    a proof with another header is parsed in full."""
+    first = parse_proof(key.proof("GET", URL, TOKEN, now=NOW), DEFAULT_ALGORITHMS)
+    head = key.proof("GET", URL, TOKEN, now=NOW).split(".")[0]
+    duplicate = b64url(b'{"jti":"a","jti":"b"}')
+    with pytest.raises(InvalidDPoPProofError, match="duplicate"):
+        parse_proof(f"{head}.{duplicate}.c2ln", DEFAULT_ALGORITHMS, first)
+    with pytest.raises(InvalidDPoPProofError, match="padding"):
+        parse_proof(f"{head}.e30.c2ln==", DEFAULT_ALGORITHMS, first)
+    with pytest.raises(InvalidDPoPProofError, match="expected 3"):
+        parse_proof(f"{head}.e30", DEFAULT_ALGORITHMS, first)
+    none_header = b64url(b'{"typ":"dpop+jwt","alg":"none","jwk":{}}')
+    with pytest.raises(InvalidDPoPProofError, match="unsecured"):
+        parse_proof(f"{none_header}.e30.c2ln", DEFAULT_ALGORITHMS, first)
+
+
+def test_a_proof_with_another_header_than_the_known_one_is_judged_in_full(
+    key: ProofKey,
+) -> None:
+    """Given a known proof whose header differs, the header's rules still apply."""
+    first = parse_proof(key.proof("GET", URL, TOKEN, now=NOW), DEFAULT_ALGORITHMS)
+    wrong_typ = key.proof("GET", URL, TOKEN, now=NOW, header={"typ": "JWT"})
+    with pytest.raises(InvalidDPoPProofError, match="typ 'JWT'"):
+        parse_proof(wrong_typ, DEFAULT_ALGORITHMS, first)

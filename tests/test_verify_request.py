@@ -884,3 +884,16 @@ def test_method_and_url_must_be_text(side: Side, issuer: LocalIssuer) -> None:
     """A method or URL that is not a str is a programming error (TypeError)."""
     with pytest.raises(TypeError):
         side.verify_request(b"GET", URL, {"Authorization": f"Bearer {issuer.token()}"})
+
+
+def test_multi_issuer_verify_refuses_sender_constrained_tokens(
+    issuer: LocalIssuer, clock: FakeClock, key: ProofKey
+) -> None:
+    """MultiIssuerVerifier.verify, which sees no proof either, refuses bound tokens."""
+    from jwks_client import MultiIssuerVerifier
+
+    options: dict[str, Any] = {"audience": AUD, "require_https": False, "clock": clock}
+    with MultiIssuerVerifier([issuer.issuer], **options) as verifier:
+        assert verifier.verify(issuer.token())["sub"] == "user-1"
+        with pytest.raises(InvalidTokenBindingError, match="verify_request"):
+            verifier.verify(bound_token(issuer, key))
