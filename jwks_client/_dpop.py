@@ -58,7 +58,7 @@ import hmac
 import math
 import re
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
 from ._errors import (
@@ -175,7 +175,8 @@ class DPoP:
     required: bool = False
     max_age: float = 300.0
     leeway: float = 5.0
-    nonce_secret: bytes | str | None = None
+    # Left out of repr: a configuration printed in a log must not leak the secret.
+    nonce_secret: bytes | str | None = field(default=None, repr=False)
     algorithms: Collection[str] | None = None
     replay_store: ReplayStore | None = None
 
@@ -314,7 +315,14 @@ def certificate_thumbprint(cert: str | bytes | Certificate) -> str:
             )
         from cryptography.hazmat.primitives.serialization import Encoding
 
-        der = public_bytes(Encoding.DER)
+        try:
+            der = public_bytes(Encoding.DER)
+        except Exception as exc:  # another object with a public_bytes: nothing foreign leaks
+            raise InvalidTokenBindingError(
+                f"the client certificate ({type(cert).__name__}) could not be DER-encoded"
+            ) from exc
+        if not isinstance(der, bytes):
+            raise InvalidTokenBindingError("the client certificate could not be DER-encoded")
     if not der:
         raise InvalidTokenBindingError("the client certificate is empty")
     return _b64url(hashlib.sha256(der).digest())

@@ -260,6 +260,21 @@ def test_certificate_thumbprint_of_der_and_pem() -> None:
     assert certificate_thumbprint("junk before\n" + pem) == expected
 
 
+def test_objects_that_are_not_certificates() -> None:
+    """An object whose public_bytes fails or gives no bytes is refused, not leaked."""
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    public_key = ec.generate_private_key(ec.SECP256R1()).public_key()  # needs two arguments
+
+    class Odd:
+        def public_bytes(self, encoding: object) -> str:
+            return "text"
+
+    for value in (public_key, Odd()):
+        with pytest.raises(InvalidTokenBindingError, match="DER-encoded"):
+            certificate_thumbprint(value)  # type: ignore[arg-type]
+
+
 @pytest.mark.parametrize(
     "cert",
     [
@@ -387,3 +402,9 @@ def test_a_proof_with_another_header_than_the_known_one_is_judged_in_full(
     wrong_typ = key.proof("GET", URL, TOKEN, now=NOW, header={"typ": "JWT"})
     with pytest.raises(InvalidDPoPProofError, match="typ 'JWT'"):
         parse_proof(wrong_typ, DEFAULT_ALGORITHMS, first)
+
+
+def test_repr_hides_the_nonce_secret() -> None:
+    """A DPoP printed in a log shows its options but not its secret."""
+    text = repr(DPoP(nonce_secret=SECRET))
+    assert "max_age=300.0" in text and "sss" not in text
