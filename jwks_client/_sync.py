@@ -363,6 +363,8 @@ class Verifier(VerifierBase[JWKSClient]):
 
     ``verify(token)`` returns the token's claims, or raises an ``InvalidTokenError``
     subclass (answer 401) or a ``KeySetUnavailableError`` (answer 503).
+    ``verify_request(method, url, headers)`` does the same for a whole request, with
+    the DPoP scheme and proof (RFC 9449) or a client certificate (RFC 8705).
 
     Args:
         issuer: the issuer URL; tokens' ``iss`` must equal it, and its discovery
