@@ -25,6 +25,7 @@ HERE = Path(__file__).resolve().parent
 if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
 
+import bench_coldstart  # noqa: E402
 import bench_dpop  # noqa: E402
 import bench_hotpath  # noqa: E402
 import bench_peers  # noqa: E402
@@ -69,6 +70,7 @@ class Plan:
     jwks_keys: int
     generate_rsa: bool
     growth_calls: int
+    process_runs: int
 
 
 QUICK = Plan(
@@ -86,6 +88,7 @@ QUICK = Plan(
     jwks_keys=1000,
     generate_rsa=False,
     growth_calls=100_000,
+    process_runs=7,
 )
 FULL = Plan(
     rounds=100,
@@ -102,6 +105,7 @@ FULL = Plan(
     jwks_keys=1000,
     generate_rsa=True,
     growth_calls=1_000_000,
+    process_runs=21,
 )
 
 
@@ -477,6 +481,75 @@ def _pair(value: dict[str, float]) -> list[str]:
     return [f"{value['median']:.1f}", f"{value['p90']:.1f}"]
 
 
+# --- cold start in fresh processes ---------------------------------------------------------
+
+
+def coldstart(plan: Plan) -> dict[str, Any]:
+    """Fresh-process import and first-token times against PyJWT (an error is reported)."""
+    log(f"cold start in fresh processes ({plan.process_runs} rounds) ...")
+    try:
+        return bench_coldstart.cold_processes(plan.process_runs, log=log)
+    except Exception as exc:  # a failed child must not sink the rest of the run
+        return {"error": f"{type(exc).__name__}: {exc}"}
+
+
+def print_coldstart(result: dict[str, Any]) -> None:
+    """The fresh-process table and the verdicts against the targets."""
+    print("\n### Cold start in a fresh process\n")
+    if "error" in result:
+        print(f"- ERROR {result['error']}")
+        return
+    print(
+        f"Medians of {result['runs']} fresh processes per row (interleaved, after a warm-up "
+        "round); ms from just before the import, as the child measures it (its CPU time in "
+        "brackets); process: spawn to exit, interpreter start-up included. The verdict is "
+        "on the wall clock. JWKS requests per first token: "
+        + ", ".join(
+            f"{kind} {v['jwks_requests']}"
+            for kind, v in result["kinds"].items()
+            if "jwks_requests" in v
+        )
+        + ".\n"
+    )
+    rows = []
+    for kind, v in result["kinds"].items():
+        first = v.get("first_token_ms")
+        rows.append(
+            [
+                kind,
+                f"{v['import_ms']:.1f} ({v['import_cpu_ms']:.1f})",
+                "-" if first is None else f"{first:.1f} ({v['first_token_cpu_ms']:.1f})",
+                f"{v['process_ms']:.1f}",
+                f"{v['modules']:g}",
+            ]
+        )
+    headers = ["", "import ms (CPU)", "first token ms (CPU)", "process ms", "modules imported"]
+    print(table(headers, rows))
+    if "pyjwt_unavailable" in result:
+        print(f"\nPyJWT: n/a ({result['pyjwt_unavailable']})")
+        return
+    targets = result["targets"]
+    print()
+    print(
+        table(
+            ["ratio to PyJWT (medians)", "wall clock", "CPU", "target", "verdict"],
+            [
+                [
+                    label,
+                    fmt_ratio(result[key]),
+                    fmt_ratio(result[key.replace("_ratio", "_cpu_ratio")]),
+                    f"<= {targets[key]}x",
+                    "meets" if result[key] <= targets[key] else "misses",
+                ]
+                for label, key in (
+                    ("import jwks_client / import jwt", "import_ratio"),
+                    ("first token: jwks_client / PyJWT", "first_token_ratio"),
+                )
+            ],
+        )
+    )
+
+
 # --- DPoP requests ------------------------------------------------------------------------------
 
 
@@ -535,8 +608,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--sections",
-        default="table,anatomy,scenarios,dpop",
-        help="comma-separated subset of: table, anatomy, scenarios, dpop",
+        default="table,anatomy,scenarios,coldstart,dpop",
+        help="comma-separated subset of: table, anatomy, scenarios, coldstart, dpop",
     )
     args = parser.parse_args(argv)
     plan = QUICK if args.quick else FULL
@@ -597,6 +670,10 @@ def main(argv: list[str] | None = None) -> int:
             report["scenarios"] = scenarios(fixtures, plan)
             print_scenarios(report["scenarios"])
             failed += scenario_failures(report["scenarios"])
+        if "coldstart" in sections:
+            report["coldstart"] = coldstart(plan)
+            print_coldstart(report["coldstart"])
+            failed += coldstart_failures(report["coldstart"])
         if "dpop" in sections:
             report["dpop"] = dpop_section(plan, args.keep_gc)
             print_dpop(report["dpop"])
@@ -635,6 +712,16 @@ def scenario_failures(result: dict[str, Any]) -> list[str]:
     if result.get("memory_growth", {}).get("no_growth") is False:
         failed.append("memory grew beyond noise across the verifications")
     return failed
+
+
+def coldstart_failures(result: dict[str, Any]) -> list[str]:
+    """What the fresh-process cold start shows going wrong (an empty list when nothing)."""
+    if "error" in result:
+        return [f"cold start in fresh processes: {result['error']}"]
+    first = result["kinds"]["jwks_client first token"]
+    if first["jwks_requests"] != [1]:
+        return [f"a fresh-process first token made {first['jwks_requests']} requests, not 1"]
+    return []
 
 
 def _verdict(row: dict[str, Any]) -> str:

@@ -8,16 +8,10 @@ that does not exist fails the build, so a renamed README section cannot go unnot
 
 Docstrings use Sphinx roles (``:class:`Verifier```); in the rendered pages the role name
 is dropped and the code kept.
-
-The verifiers document the options they share with the key clients in one ``Args`` entry
-(``http_client, require_https, clock, ...: as for JWKSClient``), which griffe reports as a
-malformed entry; that one report is dropped, every other docstring warning still fails
-the strict build.
 """
 
 from __future__ import annotations
 
-import logging
 import re
 from pathlib import Path
 from typing import Any
@@ -30,15 +24,6 @@ INTRO = "(intro)"
 _DIRECTIVE = re.compile(r"^<!-- (readme|file): (.+?) -->$", re.MULTILINE)
 _FENCE = re.compile(r"^(```|~~~)")
 _ROLE = re.compile(r":(?:class|func|meth|mod|data|attr|exc|obj):(<code>)")
-_SHARED_OPTIONS_ENTRY = "pair from 'http_client, require_https, clock, timeout,"
-
-
-def _not_the_shared_options_entry(record: logging.LogRecord) -> bool:
-    return _SHARED_OPTIONS_ENTRY not in record.getMessage()
-
-
-# mkdocstrings routes griffe's reports to this logger.
-logging.getLogger("mkdocs.plugins.griffe").addFilter(_not_the_shared_options_entry)
 
 
 def readme_sections(text: str) -> dict[str, str]:

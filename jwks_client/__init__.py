@@ -9,7 +9,9 @@ Everything public is re-exported here; modules with a leading underscore are pri
 
 from __future__ import annotations
 
-from ._async import AsyncJWKSClient, AsyncVerifier
+import importlib as _importlib
+import typing as _typing
+
 from ._cache_control import Freshness
 from ._challenge import Challenge, challenge_for
 from ._dpop import DPoP
@@ -45,17 +47,31 @@ from ._events import (
     FetchFailed,
     KeySetFetched,
     KeySetRotated,
+    SharedCacheUnavailable,
     StaleKeysServed,
     Stats,
 )
 from ._keys import KeyRing, PreparedKey, SkippedKey
-from ._multi import AsyncMultiIssuerVerifier, MultiIssuerVerifier
 from ._replay import MemoryReplayStore, ReplayStore
 from ._snapshot import SnapshotError
 from ._store import KeyStoreRegistry
 from ._sync import JWKSClient, Verifier
 from ._types import ASYMMETRIC_ALGORITHMS, DEFAULT_ALGORITHMS, CachePolicy
 from ._version import __version__
+
+if _typing.TYPE_CHECKING:
+    from ._async import AsyncJWKSClient, AsyncVerifier
+    from ._multi import AsyncMultiIssuerVerifier, MultiIssuerVerifier
+
+#: Public names loaded on first access, with their modules: the async shells (and the
+#: multi-issuer verifiers, which hold both kinds) import asyncio, which costs a sync-only
+#: process tens of milliseconds at start-up for nothing.
+_LAZY = {
+    "AsyncJWKSClient": "._async",
+    "AsyncVerifier": "._async",
+    "AsyncMultiIssuerVerifier": "._multi",
+    "MultiIssuerVerifier": "._multi",
+}
 
 __all__ = [
     "ASYMMETRIC_ALGORITHMS",
@@ -102,6 +118,7 @@ __all__ = [
     "PreparedKey",
     "ReplayStore",
     "ResponseTooLargeError",
+    "SharedCacheUnavailable",
     "SkippedKey",
     "SnapshotError",
     "StaleKeysServed",
@@ -111,3 +128,17 @@ __all__ = [
     "__version__",
     "challenge_for",
 ]
+
+
+def __getattr__(name: str) -> _typing.Any:
+    """Load a lazily exported name on first access and keep it in the module."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(_importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

@@ -20,11 +20,12 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 
+from . import _fork
 from ._checker import Job, TokenChecker
 from ._claims import ClaimsPolicy
 from ._config import DEFAULT_LEEWAY
 from ._dpop import DPoP
-from ._engine import Background, Flow, Lead, StaticJWKS, Wait
+from ._engine import Background, Flow, Pause, Request, SharedStep, StaticJWKS, Wait
 from ._errors import JWKSClientError, KeySetUnavailableError
 from ._events import EventHook
 from ._http import (
@@ -38,9 +39,11 @@ from ._http import (
 )
 from ._keys import KeyRing, PreparedKey
 from ._request import Headers
+from ._shared import AsyncSharedCache, shared_protocol
 from ._shell import DEFAULT_DPOP, KeyClientBase, VerifierBase
-from ._store import Claim, KeyStoreRegistry
+from ._store import KeyStoreRegistry
 from ._token import MAX_TOKEN_LENGTH
+from ._transport import owned_async_client
 from ._types import CachePolicy, Clock
 from ._values import Fetched, FetchPlan, NotModified, RawResponse
 
@@ -75,6 +78,9 @@ class AsyncJWKSClient(KeyClientBase):
             failed, stale served); see ``jwks_client.KeySetFetched`` and friends.
         store_registry: where the key store shared with other clients of the same source
             lives (default: the process's registry); see ``KeyStoreRegistry``.
+        shared_cache: a fleet-wide second cache tier
+            (``jwks_client.redis.AsyncRedisKeyCache``), consulted
+            only where this process would otherwise go to the issuer.
 
     Raises:
         ConfigurationError: an option is invalid.
@@ -94,6 +100,7 @@ class AsyncJWKSClient(KeyClientBase):
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         on_event: EventHook | None = None,
         store_registry: KeyStoreRegistry | None = None,
+        shared_cache: AsyncSharedCache | None = None,
     ) -> None:
         super().__init__(
             jwks_uri=jwks_uri,
@@ -107,13 +114,24 @@ class AsyncJWKSClient(KeyClientBase):
             max_response_bytes=max_response_bytes,
             on_event=on_event,
             store_registry=store_registry,
+            shared=shared_protocol(shared_cache, asynchronous=True),
         )
+        self._shared_cache = shared_cache
         self._owns_client = http_client is None
         # Created on the first fetch: a client whose keys are already cached (shared
         # store, snapshot, static set) never pays for building one.
         self._http: httpx.AsyncClient | None = http_client
         self._http_guard = threading.Lock()
         self._background: asyncio.Task[None] | None = None
+        _fork.track(self)
+
+    def after_fork_in_child(self) -> None:
+        """In a forked child: no background task, a fresh lock, and an owned HTTP client
+        rebuilt on first use (the parent's pooled connections are not the child's)."""
+        self._http_guard = threading.Lock()
+        self._background = None
+        if self._owns_client:
+            self._http = None
 
     async def get_key(self, kid: str | None, alg: str) -> PreparedKey:
         """Return the first key that matches ``kid`` and ``alg``.
@@ -203,32 +221,37 @@ class AsyncJWKSClient(KeyClientBase):
 
     async def _drive(self, flow: Flow[_T]) -> _T:
         try:
-            step = next(flow)
+            answer: Any = None
             while True:
-                if isinstance(step, Lead):
-                    await self._lead(step.claim)
+                step = flow.send(answer)
+                answer = None
+                if isinstance(step, Request):
+                    answer = await self._request(step.plan)
                 elif isinstance(step, Wait):
                     await self._wait(step.future)
+                elif isinstance(step, SharedStep):
+                    assert self._shared_cache is not None
+                    answer = await self._shared_cache.perform(step.op)
+                elif isinstance(step, Pause):
+                    await asyncio.sleep(step.seconds)
                 else:
                     self._start_background(step)
-                step = next(flow)
         except StopIteration as stop:
             result: _T = stop.value
             return result
         finally:
             flow.close()
 
-    async def _lead(self, claim: Claim) -> None:
-        assert claim.plan is not None
-        outcome: Fetched | NotModified | KeySetUnavailableError
+    async def _request(
+        self, plan: FetchPlan
+    ) -> Fetched | NotModified | KeySetUnavailableError | None:
+        if self._http is not None and self._http.is_closed:
+            # Closed by its owner: nothing is learned, nobody is put in backoff.
+            return None
         try:
-            outcome = await self._fetch(claim.plan)
+            return await self._fetch(plan)
         except KeySetUnavailableError as exc:
-            outcome = exc
-        except BaseException:
-            self._engine.finish(claim, None)
-            raise
-        self._engine.finish(claim, outcome)
+            return exc
 
     async def _wait(self, future: Future[None]) -> None:
         waiter = asyncio.shield(asyncio.wrap_future(future))
@@ -259,10 +282,7 @@ class AsyncJWKSClient(KeyClientBase):
             with self._http_guard:
                 client = self._http
                 if client is None:
-                    client = self._http = httpx.AsyncClient(timeout=self._config.timeout)
-        if client.is_closed:
-            # The user closed their client: nothing is learned, nobody is put in backoff.
-            raise _ClientClosed
+                    client = self._http = owned_async_client(self._config.timeout)
         return client
 
     async def _send(self, client: httpx.AsyncClient, request: httpx.Request) -> RawResponse:
@@ -307,10 +327,6 @@ class AsyncJWKSClient(KeyClientBase):
         self._background = asyncio.get_running_loop().create_task(
             self._drive(engine.background(step.state)), name="jwks-client-refresh"
         )
-
-
-class _ClientClosed(Exception):
-    """The HTTP client was closed by its owner before a refresh could use it."""
 
 
 async def verify_job(
@@ -361,9 +377,15 @@ class AsyncVerifier(VerifierBase[AsyncJWKSClient]):
         jwks_uri: the JWKS URL, skipping discovery.
         jwks: a static key set (mapping, JSON text or bytes, or a file path) instead of
             discovery and fetching.
-        http_client, require_https, clock, timeout, cache_policy, max_response_bytes,
-        on_event, store_registry:
-            as for :class:`AsyncJWKSClient`.
+        http_client: as for :class:`AsyncJWKSClient`.
+        require_https: as for :class:`AsyncJWKSClient`.
+        clock: as for :class:`AsyncJWKSClient`.
+        timeout: as for :class:`AsyncJWKSClient`.
+        cache_policy: as for :class:`AsyncJWKSClient`.
+        max_response_bytes: as for :class:`AsyncJWKSClient`.
+        on_event: as for :class:`AsyncJWKSClient`.
+        store_registry: as for :class:`AsyncJWKSClient`.
+        shared_cache: as for :class:`AsyncJWKSClient`.
         max_token_length: tokens longer than this are rejected unparsed (default 32768).
         verified_token_cache_size: how many verified tokens to remember (0, the default,
             disables it). A remembered token skips parsing and the signature check; its
@@ -398,6 +420,7 @@ class AsyncVerifier(VerifierBase[AsyncJWKSClient]):
         verified_token_cache_size: int = 0,
         on_event: EventHook | None = None,
         store_registry: KeyStoreRegistry | None = None,
+        shared_cache: AsyncSharedCache | None = None,
         dpop: DPoP | None = DEFAULT_DPOP,
     ) -> None:
         super().__init__(
@@ -426,6 +449,7 @@ class AsyncVerifier(VerifierBase[AsyncJWKSClient]):
             max_response_bytes=max_response_bytes,
             on_event=on_event,
             store_registry=store_registry,
+            shared_cache=shared_cache,
         )
 
     @property

@@ -32,6 +32,7 @@ from typing import Any, NamedTuple
 
 from cachetools import TLRUCache
 
+from . import _fork
 from ._claims import ClaimsPolicy, validate_claims
 from ._config import TokenRules
 from ._dpop import refuse_bound
@@ -121,6 +122,12 @@ class TokenChecker:
         )
         self._cache_lock = threading.Lock()
         self._outcomes: Counter[str] = Counter()
+        self._outcome_lock = threading.Lock()
+        _fork.track(self)
+
+    def after_fork_in_child(self) -> None:
+        """In a forked child: fresh locks."""
+        self._cache_lock = threading.Lock()
         self._outcome_lock = threading.Lock()
 
     def parse(self, token: str | bytes) -> ParsedToken:

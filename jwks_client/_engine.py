@@ -29,7 +29,9 @@ flight), so a closed client cannot put a store shared with live clients into bac
 
 from __future__ import annotations
 
+import math
 import os
+import secrets
 import threading
 from collections import Counter
 from collections.abc import Callable, Generator, Mapping
@@ -37,6 +39,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
+from . import _fork
 from ._config import SourceConfig, load_jwks_document
 from ._errors import (
     ConfigurationError,
@@ -46,7 +49,7 @@ from ._errors import (
     KeyNotFoundError,
     KeySetUnavailableError,
 )
-from ._events import EventHook, Stats
+from ._events import EventHook, SharedCacheUnavailable, Stats
 from ._keys import KeyRing, PreparedKey
 from ._policy import (
     CacheState,
@@ -60,17 +63,32 @@ from ._policy import (
     quiet_until,
     static_state,
 )
+from ._shared import (
+    DOWN,
+    Adopt,
+    Limit,
+    Read,
+    Release,
+    SharedProtocol,
+    SharedView,
+    Write,
+    has_news,
+    plan_lead,
+    ttl_ms,
+)
 from ._snapshot import export_snapshot, restore_snapshot
-from ._store import DEFAULT_REGISTRY, Claim, KeyStore, KeyStoreRegistry
+from ._store import DEFAULT_REGISTRY, Claim, KeyStore, KeyStoreRegistry, Outcome
 from ._types import CachePolicy, Clock
-from ._values import Fetched, NotModified
+from ._values import FetchPlan
 
 __all__ = [
     "MAX_ROUNDS",
     "Background",
     "Flow",
     "KeyEngine",
-    "Lead",
+    "Pause",
+    "Request",
+    "SharedStep",
     "StaticJWKS",
     "Step",
     "Wait",
@@ -87,10 +105,26 @@ StaticJWKS = Mapping[str, Any] | str | bytes | os.PathLike[str]
 
 
 @dataclass(frozen=True, slots=True)
-class Lead:
-    """Fetch now: run the HTTP flow of ``claim.plan``, then report with ``finish``."""
+class Request:
+    """Go to the issuer: run the HTTP flow of ``plan`` and send back its outcome
+    (``Fetched``, ``NotModified`` or the ``KeySetUnavailableError``), or None when the
+    HTTP client is closed and nothing could be tried."""
 
-    claim: Claim
+    plan: FetchPlan
+
+
+@dataclass(frozen=True, slots=True)
+class SharedStep:
+    """Perform ``op`` on the shared cache and send back its answer, or ``DOWN``."""
+
+    op: Read | Write | Release
+
+
+@dataclass(frozen=True, slots=True)
+class Pause:
+    """Wait ``seconds`` (another process is fetching for the fleet)."""
+
+    seconds: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,10 +141,11 @@ class Background:
     state: CacheState
 
 
-Step = Lead | Wait | Background
+Step = Request | Wait | Background | SharedStep | Pause
 _T = TypeVar("_T")
-#: A flow yields steps for the shell to perform and returns its answer.
-Flow = Generator[Step, None, _T]
+#: A flow yields steps for the shell to perform, receives their answers (None for the
+#: steps that have none) and returns its own answer.
+Flow = Generator[Step, Any, _T]
 
 
 def read_static(jwks: StaticJWKS) -> KeyRing:
@@ -168,6 +203,7 @@ class KeyEngine:
         http_client: the user's HTTP client, if any (part of the sharing key).
         registry: where shared stores live (the process default if None).
         on_event: a hook called with each event of the store.
+        shared: the protocol of the fleet's shared cache (tier 2), if there is one.
 
     Raises:
         ConfigurationError: ``on_event`` is not callable, or the static set is unreadable.
@@ -183,6 +219,7 @@ class KeyEngine:
         http_client: object = None,
         registry: KeyStoreRegistry | None = None,
         on_event: EventHook | None = None,
+        shared: SharedProtocol | None = None,
     ) -> None:
         if registry is not None and not isinstance(registry, KeyStoreRegistry):
             raise ConfigurationError(f"store_registry must be a KeyStoreRegistry, got {registry!r}")
@@ -205,6 +242,13 @@ class KeyEngine:
         self._hook = on_event
         if on_event is not None:
             self._store.subscribe(on_event)
+        self._shared = None if jwks is not None else shared
+        self._names = shared.names(config) if shared is not None else None
+        _fork.track(self)
+
+    def after_fork_in_child(self) -> None:
+        """In a forked child: a fresh counter lock."""
+        self._count_lock = threading.Lock()
 
     # --- the hot path ------------------------------------------------------------------
 
@@ -262,12 +306,15 @@ class KeyEngine:
                     yield Background(state)
                 return found
             if isinstance(decision, Reject):
-                raise self._rejection(decision, alg, kid, waited)
+                error = self._rejection(decision, alg, kid, waited)
+                if waited and kid is not None and isinstance(error, KeyNotFoundError):
+                    yield from self._share_absent(kid, now)
+                raise error
             assert isinstance(decision, Refresh)
             if decision.mode is RefreshMode.FORCED and precheck is not None:
                 precheck(now)
             waited = True
-            yield from self._refresh(state, decision.mode)
+            yield from self._refresh(state, decision.mode, kid=kid)
         raise self._rejection(Reject(RejectReason.KEY_NOT_FOUND, self.state.last_error), alg, kid)
 
     def key_set(self) -> Flow[KeyRing]:
@@ -305,13 +352,6 @@ class KeyEngine:
         if self.wants_background(observed):
             yield from self._refresh(observed, RefreshMode.BLOCKING, wait=False)
 
-    def finish(
-        self, claim: Claim, outcome: Fetched | NotModified | KeySetUnavailableError | None
-    ) -> None:
-        """Report the outcome of a :class:`Lead`: the new set, the failure, or None when
-        the refresh was abandoned (cancelled, interrupted, closed: nothing was learned)."""
-        self._store.finish(claim, outcome)
-
     # --- the rest of the client's surface -----------------------------------------------
 
     @property
@@ -347,8 +387,12 @@ class KeyEngine:
         return unavailable(self.state.last_error, label=self.label())
 
     def wait_timeout(self) -> float:
-        """How long a caller waits for another caller's refresh (discovery + JWKS)."""
-        return self.config.timeout * 4 + 1
+        """How long a caller waits for another caller's refresh (discovery + JWKS, and
+        with a shared cache the wait for another process's fetch first)."""
+        wait = self.config.timeout * 4 + 1
+        if self._shared is not None:
+            wait += self._lock_seconds()
+        return wait
 
     def wait_timed_out(self) -> FetchError:
         """The error of a caller whose wait for another's refresh ran out."""
@@ -392,6 +436,8 @@ class KeyEngine:
             fresh_until=state.fresh_until if ring is not None else None,
             stale_until=state.stale_until(self.policy) if ring is not None else None,
             jwks_uri=state.jwks_uri,
+            shared_cache_hits=counts.get("shared_hit", 0),
+            shared_cache_errors=counts.get("shared_error", 0),
         )
 
     def export_snapshot(self, *, key: bytes | None = None) -> dict[str, Any]:
@@ -447,16 +493,174 @@ class KeyEngine:
                 self._store.remember_absent(kid)
         return rejection(decision, kid=kid, alg=alg, label=self.label())
 
-    def _refresh(self, observed: CacheState, mode: RefreshMode, *, wait: bool = True) -> Flow[None]:
+    def _refresh(
+        self,
+        observed: CacheState,
+        mode: RefreshMode,
+        *,
+        wait: bool = True,
+        kid: str | None = None,
+    ) -> Flow[None]:
         """Lead a refresh, or wait for the one in flight, unless the state moved on."""
         claim = self._store.claim(observed, mode, lead=not self._closed)
         if claim.plan is not None:
-            yield Lead(claim)
+            try:
+                if self._shared is None:
+                    yield from self._request(claim, claim.plan)
+                else:
+                    yield from self._lead_shared(claim, claim.plan, observed, mode, kid)
+            finally:
+                # Whatever happened (cancelled, interrupted, a closed client), the claim
+                # ends, so nobody waits on it; finishing twice is a no-op.
+                self._store.finish(claim, None)
         elif claim.future is not None:
             if wait:
                 yield Wait(claim.future)
         elif claim.refused:
             raise self.closed_error()
+
+    def _request(self, claim: Claim, plan: FetchPlan) -> Flow[Outcome]:
+        """Go to the issuer and record the outcome."""
+        outcome: Outcome = yield Request(plan)
+        if outcome is None:
+            self._store.finish(claim, None)
+            raise self.closed_error()
+        self._store.finish(claim, outcome)
+        return outcome
+
+    # --- the fleet's shared cache (tier 2) ----------------------------------------------
+
+    def _lock_seconds(self) -> float:
+        # Discovery and JWKS, each bounded by the timeout, and a second of slack.
+        return self.config.timeout * 2 + 1
+
+    def _read_view(self, keys: tuple[str, ...], now: float) -> Flow[SharedView | None]:
+        assert self._shared is not None
+        answers = yield SharedStep(Read(keys))
+        if answers is DOWN or not isinstance(answers, (tuple, list)) or len(answers) != len(keys):
+            self._shared_failed()
+            return None
+        return self._shared.read_view(tuple(answers), self.config, now)
+
+    def _lead_shared(
+        self,
+        claim: Claim,
+        plan: FetchPlan,
+        observed: CacheState,
+        mode: RefreshMode,
+        kid: str | None,
+    ) -> Flow[None]:
+        """Refresh through the fleet: adopt its set, obey its limits, or fetch under its
+        lock (and publish); any shared-cache failure falls back to a fetch of our own."""
+        names = self._names
+        assert names is not None
+        forced = mode is RefreshMode.FORCED
+        now = self._clock()
+        wanted: tuple[str, ...] = (names.keys, names.attempt, names.backoff)
+        if forced and kid is not None:
+            wanted += (names.absent(kid),)
+        view = yield from self._read_view(wanted, now)
+        if view is None:
+            yield from self._request(claim, plan)
+            return
+        plan_ = plan_lead(observed, view, now=now, forced=forced, kid=kid, config=self.config)
+        decision = plan_ if isinstance(plan_, (Adopt, Limit)) else None
+        if decision is None:
+            decision = yield from self._fetch_for_fleet(claim, plan, observed, view, forced, kid)
+        if decision is not None:
+            self._settle(claim, decision)
+
+    def _settle(self, claim: Claim, decision: Adopt | Limit) -> None:
+        if isinstance(decision, Limit) and decision.absent is not None:
+            self._store.remember_absent(decision.absent)
+        self._count("shared_hit")
+        self._store.finish(claim, decision)
+
+    def _fetch_for_fleet(
+        self,
+        claim: Claim,
+        plan: FetchPlan,
+        observed: CacheState,
+        seen: SharedView,
+        forced: bool,
+        kid: str | None,
+    ) -> Flow[Adopt | Limit | None]:
+        """Take the fleet's lock and fetch, or wait (bounded) for the holder's result."""
+        shared, names = self._shared, self._names
+        assert shared is not None and names is not None
+        token = secrets.token_hex(16).encode("ascii")
+        lock_ttl = ttl_ms(self._lock_seconds())
+        polls = max(1, math.ceil((self._lock_seconds() + 1) / shared.poll_interval))
+        for _ in range(polls + 1):
+            got = yield SharedStep(Write(names.lock, token, lock_ttl, only_if_absent=True))
+            if got is DOWN:
+                self._shared_failed()
+                break
+            if got:
+                yield from self._fetch_and_publish(claim, plan, token, seen.keys)
+                return None
+            yield Pause(shared.poll_interval)
+            now = self._clock()
+            view = yield from self._read_view((names.keys, names.attempt, names.backoff), now)
+            if view is None:
+                break
+            if has_news(view, seen.keys, observed) or (
+                view.retry_at is not None and now < view.retry_at
+            ):
+                decision = plan_lead(
+                    observed, view, now=now, forced=forced, kid=kid, config=self.config
+                )
+                if isinstance(decision, (Adopt, Limit)):
+                    return decision
+                # A set fetched while we waited, still without the kid: the kid is absent
+                # for now, and the fleet's cooldown started with that fetch.
+                return Limit(view.keys, last_attempt=view.attempt)
+        # The holder never published (crashed, or the cache failed): fetch ourselves.
+        yield from self._request(claim, plan)
+        return None
+
+    def _fetch_and_publish(
+        self, claim: Claim, plan: FetchPlan, token: bytes, fallback: CacheState | None
+    ) -> Flow[None]:
+        """Fetch as the fleet's leader, then publish the set (or the backoff) and unlock;
+        if the fetch fails, a newer (stale) set the fleet holds serves meanwhile."""
+        shared, names = self._shared, self._names
+        assert shared is not None and names is not None
+        policy = self.policy
+        now = self._clock()
+        yield SharedStep(
+            Write(names.attempt, shared.time_value(now), ttl_ms(policy.refresh_cooldown * 2))
+        )
+        outcome = yield from self._request(claim, plan)
+        state = self.state
+        now = self._clock()
+        if isinstance(outcome, KeySetUnavailableError):
+            if fallback is not None and now < fallback.stale_until(policy):
+                self._store.keep_newer(fallback)
+            value = shared.seal({"retry_at": state.retry_at, "error": str(outcome)[:500]})
+            yield SharedStep(Write(names.backoff, value, ttl_ms(state.retry_at - now)))
+        elif state.ring is not None and state.document:
+            horizon = state.stale_until(policy) - now
+            yield SharedStep(
+                Write(names.keys, shared.keys_value(state, self.config), ttl_ms(horizon))
+            )
+        yield SharedStep(Release(names.lock, token))
+
+    def _share_absent(self, kid: str, now: float) -> Flow[None]:
+        """Tell the fleet a refresh confirmed ``kid`` absent (its negative memory)."""
+        shared, names = self._shared, self._names
+        if shared is None or names is None:
+            return
+        ttl = ttl_ms(self.policy.refresh_cooldown * 2)
+        answer = yield SharedStep(Write(names.absent(kid), shared.time_value(now), ttl))
+        if answer is DOWN:
+            self._shared_failed()
+
+    def _shared_failed(self) -> None:
+        """Count a failed shared-cache operation and tell the hooks."""
+        assert self._shared is not None
+        self._count("shared_error")
+        self._store.emit(SharedCacheUnavailable(self._shared.namespace, self.state.jwks_uri))
 
     def _usable_ring(self) -> KeyRing | None:
         state = self.state

@@ -18,6 +18,7 @@ __all__ = [
     "FetchFailed",
     "KeySetFetched",
     "KeySetRotated",
+    "SharedCacheUnavailable",
     "StaleKeysServed",
     "Stats",
 ]
@@ -89,7 +90,20 @@ class StaleKeysServed:
     stale_until: float
 
 
-Event = KeySetFetched | KeySetRotated | FetchFailed | StaleKeysServed
+@dataclass(frozen=True, slots=True)
+class SharedCacheUnavailable:
+    """The fleet's shared cache failed an operation; this process fetches on its own.
+
+    Attributes:
+        namespace: the shared cache's namespace.
+        jwks_uri: the source concerned (None before discovery).
+    """
+
+    namespace: str
+    jwks_uri: str | None
+
+
+Event = KeySetFetched | KeySetRotated | FetchFailed | StaleKeysServed | SharedCacheUnavailable
 EventHook = Callable[[Event], None]
 
 
@@ -117,6 +131,10 @@ class Stats:
         fresh_until: until when the cached set is fresh (None before the first fetch).
         stale_until: after this the cached set is not served at all.
         jwks_uri: the JWKS URL in use.
+        shared_cache_hits: refreshes this client settled from the fleet's shared cache
+            (a set another process fetched, or the fleet's cooldown or backoff).
+        shared_cache_errors: shared-cache operations that failed or ran out of budget
+            (each followed by this process fetching on its own).
     """
 
     verified: int = 0
@@ -134,3 +152,5 @@ class Stats:
     fresh_until: float | None = None
     stale_until: float | None = None
     jwks_uri: str | None = None
+    shared_cache_hits: int = 0
+    shared_cache_errors: int = 0

@@ -27,10 +27,8 @@ from __future__ import annotations
 import json
 import zlib
 from collections.abc import Generator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
-
-import httpx
 
 from ._cache_control import Freshness, compute_freshness
 from ._errors import (
@@ -47,6 +45,9 @@ from ._messages import MAX_INT_DIGITS, SHOWN_LONG_CHARS, json_kind, shown
 from ._types import CachePolicy
 from ._values import Discovered, Fetched, FetchPlan, NotModified, RawResponse
 from ._version import __version__
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = [
     "ACCEPT_DISCOVERY",
@@ -74,7 +75,7 @@ DEFAULT_TIMEOUT = 5.0
 DEFAULT_MAX_RESPONSE_BYTES = 1_048_576
 
 
-RefreshFlow = Generator[httpx.Request, RawResponse, "Fetched | NotModified"]
+RefreshFlow = Generator["httpx.Request", RawResponse, "Fetched | NotModified"]
 
 
 def check_url(url: str, *, require_https: bool, what: str) -> str:
@@ -142,6 +143,8 @@ def build_request(
     one (unknown kid) carries ``Cache-Control: no-cache`` so no proxy answers it from
     its cache.
     """
+    import httpx  # with the first request, not at start-up
+
     headers = {"Accept": accept, "Accept-Encoding": "identity", "User-Agent": USER_AGENT}
     if etag is not None:
         headers["If-None-Match"] = etag
@@ -159,6 +162,8 @@ def build_request(
 
 def transport_error(exc: Exception, url: str, timeout: float) -> FetchError:
     """Translate an httpx (or socket) failure into the library's :class:`FetchError`."""
+    import httpx  # with the first request, not at start-up
+
     if isinstance(exc, httpx.TimeoutException):
         return FetchError(f"timed out after {timeout:g}s fetching {url}", url=url)
     detail = str(exc) or type(exc).__name__

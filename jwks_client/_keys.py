@@ -45,7 +45,6 @@ from typing import Final
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
-from joserfc.jwk import ECKey, OKPKey, RSAKey
 
 from ._errors import InvalidKeySetError
 from ._messages import SHOWN_LONG_CHARS, clipped, json_kind, shown
@@ -542,6 +541,8 @@ def _import_rsa(entry: dict[str, object], alg: object) -> _Imported:
         )
 
     members = {"kty": "RSA", "n": _uint_b64url(n), "e": _uint_b64url(e)}
+    from joserfc.jwk import RSAKey  # loaded with the first key, not at start-up
+
     public_key = RSAKey.import_key(dict(members)).public_key
     signature_size = (bits + 7) // 8
     verifiers = {name: _rsa_verifier(public_key, name, signature_size) for name in algorithms}
@@ -598,6 +599,8 @@ def _import_ec(entry: dict[str, object], alg: object) -> _Imported:
         "y": _b64url(y.to_bytes(curve.size, "big")),
     }
     try:
+        from joserfc.jwk import ECKey  # loaded with the first key, not at start-up
+
         public_key = ECKey.import_key(dict(members)).public_key
     except ValueError as exc:
         raise _Unusable(f"point (x, y) is not on the curve {crv}") from exc
@@ -648,6 +651,8 @@ def _import_okp(entry: dict[str, object], alg: object) -> _Imported:
         raise _Unusable(f"x is {problem}")
 
     members = {"kty": "OKP", "crv": crv, "x": _b64url(raw)}
+    from joserfc.jwk import OKPKey  # loaded with the first key, not at start-up
+
     public_key = OKPKey.import_key(dict(members)).public_key
     if not isinstance(public_key, (ed25519.Ed25519PublicKey, ed448.Ed448PublicKey)):
         raise _Unusable(f"{crv} import gave no EdDSA key")  # pragma: no cover - crv checked

@@ -63,6 +63,7 @@ _SOURCE_OPTIONS = frozenset(
         "max_response_bytes",
         "on_event",
         "store_registry",
+        "shared_cache",
     }
 )
 _TOKEN_OPTIONS = frozenset(

@@ -59,8 +59,10 @@ __all__ = [
     "Serve",
     "backoff_delay",
     "decide",
+    "on_adopted",
     "on_failed",
     "on_fetched",
+    "on_limited",
     "quiet_until",
     "static_state",
 ]
@@ -290,3 +292,53 @@ def on_failed(
         last_error=error,
         refreshing=False,
     )
+
+
+def on_adopted(state: CacheState, shared: CacheState) -> CacheState:
+    """Take a newer key set another process fetched (the fleet's shared cache).
+
+    The set, its times, validators and source replace the local ones; a failure streak
+    ends, since the fleet reached the issuer.
+    """
+    return replace(
+        state,
+        ring=shared.ring,
+        fetched_at=shared.fetched_at,
+        fresh_until=shared.fresh_until,
+        etag=shared.etag,
+        last_modified=shared.last_modified,
+        jwks_uri=shared.jwks_uri,
+        discovered=shared.discovered if shared.discovered is not None else state.discovered,
+        failures=0,
+        retry_at=float("-inf"),
+        last_error=None,
+        refreshing=False,
+        document=shared.document,
+    )
+
+
+def on_limited(
+    state: CacheState,
+    *,
+    adopt: CacheState | None,
+    last_attempt: float | None,
+    retry_at: float | None,
+    error: KeySetUnavailableError | None,
+) -> CacheState:
+    """Apply the fleet's "not now": its cooldown, its backoff, and any newer set it holds.
+
+    The fleet's last attempt starts this process's cooldown; the fleet's backoff becomes
+    this process's (with the fleet's error), so a failing issuer is probed once per
+    backoff step by the whole fleet, not by each process.
+    """
+    after = on_adopted(state, adopt) if adopt is not None else replace(state, refreshing=False)
+    if last_attempt is not None:
+        after = replace(after, last_attempt=last_attempt)
+    if retry_at is not None:
+        after = replace(
+            after,
+            retry_at=max(retry_at, after.retry_at),
+            failures=max(after.failures, 1),
+            last_error=error,
+        )
+    return after

@@ -20,6 +20,7 @@ from ._engine import KeyEngine, StaticJWKS
 from ._events import EventHook, Stats
 from ._policy import CacheState
 from ._sender import RequestChecker
+from ._shared import SharedProtocol
 from ._store import KeyStoreRegistry
 from ._types import CachePolicy, Clock
 
@@ -48,6 +49,7 @@ class KeyClientBase:
         max_response_bytes: int,
         on_event: EventHook | None,
         store_registry: KeyStoreRegistry | None,
+        shared: SharedProtocol | None,
     ) -> None:
         config = make_source_config(
             issuer=issuer,
@@ -67,6 +69,7 @@ class KeyClientBase:
             http_client=http_client,
             registry=store_registry,
             on_event=on_event,
+            shared=shared,
         )
 
     @property

@@ -31,6 +31,7 @@ from typing import Any
 
 from cachetools import TLRUCache, TTLCache
 
+from . import _fork
 from ._config import SourceConfig
 from ._errors import ConfigurationError, KeySetUnavailableError
 from ._events import (
@@ -41,7 +42,17 @@ from ._events import (
     KeySetRotated,
     StaleKeysServed,
 )
-from ._policy import INITIAL_STATE, CacheState, RefreshMode, on_attempt, on_failed, on_fetched
+from ._policy import (
+    INITIAL_STATE,
+    CacheState,
+    RefreshMode,
+    on_adopted,
+    on_attempt,
+    on_failed,
+    on_fetched,
+    on_limited,
+)
+from ._shared import Adopt, Limit
 from ._types import Clock
 from ._values import Fetched, FetchPlan, NotModified
 
@@ -51,11 +62,16 @@ __all__ = [
     "Claim",
     "KeyStore",
     "KeyStoreRegistry",
+    "Outcome",
     "StoreCounters",
     "forget_shared_stores",
 ]
 
 logger = logging.getLogger("jwks_client")
+
+#: What a refresh's leader reports: a set, a 304, a failure, the fleet's answer, or
+#: nothing learned (None: abandoned).
+Outcome = Fetched | NotModified | KeySetUnavailableError | Adopt | Limit | None
 
 #: How many key sources a process keeps at most (least recently attached go first).
 REGISTRY_SIZE = 256
@@ -72,6 +88,7 @@ class StoreCounters:
     key_sets: int = 0
     not_modified: int = 0
     failures: int = 0
+    adopted: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +124,17 @@ class KeyStore:
     _hooks: tuple[EventHook, ...] = field(default=(), repr=False)
     _absent: TTLCache[str, bool] | None = field(default=None, repr=False)
     _stale_noted: CacheState | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        _fork.track(self)
+
+    def after_fork_in_child(self) -> None:
+        """In a forked child: a fresh lock, no in-flight refresh (its leader was a thread
+        of the parent), the keys kept."""
+        self._guard = threading.Lock()
+        self._inflight = None
+        self._random = random.Random()
+        self.state = replace(self.state, refreshing=False)
 
     def remember_absent(self, kid: str) -> None:
         """Remember that a refresh made for ``kid`` did not find it (bounded, expiring)."""
@@ -181,6 +209,24 @@ class KeyStore:
             self.state = state
             return True
 
+    def keep_newer(self, shared: CacheState) -> None:
+        """After a failed refresh, serve a newer set the fleet holds (stale keys beat no
+        keys), keeping the failure and its backoff."""
+        with self._guard:
+            current = self.state
+            if self._inflight is not None or shared.ring is None:
+                return
+            if current.ring is not None and (current.fetched_at or 0.0) >= (
+                shared.fetched_at or 0.0
+            ):
+                return
+            self.state = replace(
+                on_adopted(current, shared),
+                failures=current.failures,
+                retry_at=current.retry_at,
+                last_error=current.last_error,
+            )
+
     def claim(self, observed: CacheState, mode: RefreshMode, *, lead: bool = True) -> Claim:
         """Ask to refresh, given the state the caller decided on.
 
@@ -202,18 +248,41 @@ class KeyStore:
             plan = _make_plan(self.config, self.state, now, forced=mode is RefreshMode.FORCED)
             return Claim(future=future, plan=plan)
 
-    def finish(
-        self, claim: Claim, outcome: Fetched | NotModified | KeySetUnavailableError | None
-    ) -> None:
+    def finish(self, claim: Claim, outcome: Outcome) -> None:
         """Record the leader's outcome, wake every waiter, then tell the hooks.
 
         ``None`` means the refresh was abandoned (cancelled, interrupted, or its client
         closed): nothing was learned, nothing is recorded, the next caller retries.
+        :class:`~._shared.Adopt` and :class:`~._shared.Limit` are the fleet's answers
+        (a set another process fetched; its cooldown or backoff). A claim is finished
+        once: a second call is ignored.
         """
         now = self.clock()
         with self._guard:
+            if claim.future is None or self._inflight is not claim.future:
+                return
             before = self.state
-            if isinstance(outcome, KeySetUnavailableError):
+            if isinstance(outcome, Adopt):
+                self.state = on_adopted(self.state, outcome.state)
+                self.counters.adopted += 1
+            elif isinstance(outcome, Limit):
+                error = None
+                if outcome.retry_at is not None:
+                    error = KeySetUnavailableError(
+                        f"keys for {self.label()} are unavailable: the fleet backs off "
+                        f"({outcome.error or 'the last refresh failed'})",
+                        url=self.state.jwks_uri,
+                    )
+                self.state = on_limited(
+                    self.state,
+                    adopt=outcome.adopt,
+                    last_attempt=outcome.last_attempt,
+                    retry_at=outcome.retry_at,
+                    error=error,
+                )
+                if outcome.adopt is not None:
+                    self.counters.adopted += 1
+            elif isinstance(outcome, KeySetUnavailableError):
                 self.state = on_failed(self.state, now, outcome, jitter=self._random.random())
                 self.counters.failures += 1
             elif outcome is None:
@@ -233,16 +302,21 @@ class KeyStore:
         if self._hooks:
             self._announce(before, after, outcome)
 
-    def _announce(
-        self,
-        before: CacheState,
-        after: CacheState,
-        outcome: Fetched | NotModified | KeySetUnavailableError | None,
-    ) -> None:
+    def _announce(self, before: CacheState, after: CacheState, outcome: Outcome) -> None:
         if isinstance(outcome, KeySetUnavailableError):
             self.emit(FetchFailed(outcome.url, outcome, after.failures, after.retry_at))
             return
         if outcome is None or after.ring is None:
+            return
+        if isinstance(outcome, (Adopt, Limit)):
+            if before.ring is not None and before.ring.kids != after.ring.kids:
+                self.emit(
+                    KeySetRotated(
+                        jwks_uri=after.jwks_uri or "",
+                        added=after.ring.kids - before.ring.kids,
+                        removed=before.ring.kids - after.ring.kids,
+                    )
+                )
             return
         kids = after.ring.kids
         self.emit(
@@ -263,7 +337,7 @@ class KeyStore:
                 )
             )
 
-    def _log(self, outcome: Fetched | NotModified | KeySetUnavailableError | None) -> None:
+    def _log(self, outcome: Outcome) -> None:
         if isinstance(outcome, KeySetUnavailableError):
             logger.warning(
                 "jwks_client: refresh of %s failed: %s",
@@ -339,6 +413,11 @@ class KeyStoreRegistry:
         self._stores: TLRUCache[_StoreKey, KeyStore] = TLRUCache(
             maxsize=maxsize, ttu=_registry_expiry, timer=time.monotonic
         )
+        self._guard = threading.Lock()
+        _fork.track(self)
+
+    def after_fork_in_child(self) -> None:
+        """In a forked child: a fresh lock (the stores reset themselves)."""
         self._guard = threading.Lock()
 
     def store(self, config: SourceConfig, clock: Clock, http_client: object = None) -> KeyStore:

@@ -17,13 +17,12 @@ from functools import partial
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
-import httpx
-
+from . import _fork
 from ._checker import Job, TokenChecker
 from ._claims import ClaimsPolicy
 from ._config import DEFAULT_LEEWAY
 from ._dpop import DPoP
-from ._engine import Background, Flow, Lead, StaticJWKS, Wait
+from ._engine import Background, Flow, Pause, Request, SharedStep, StaticJWKS, Wait
 from ._errors import JWKSClientError, KeySetUnavailableError
 from ._events import EventHook
 from ._http import (
@@ -37,13 +36,15 @@ from ._http import (
 )
 from ._keys import KeyRing, PreparedKey
 from ._request import Headers
+from ._shared import SharedCache, shared_protocol
 from ._shell import DEFAULT_DPOP, KeyClientBase, VerifierBase
-from ._store import Claim, KeyStoreRegistry
+from ._store import KeyStoreRegistry
 from ._token import MAX_TOKEN_LENGTH
 from ._types import CachePolicy, Clock
 from ._values import Fetched, FetchPlan, NotModified, RawResponse
 
 if TYPE_CHECKING:
+    import httpx
     from cryptography.x509 import Certificate
 
 __all__ = ["JWKSClient", "Verifier", "send_capped", "verify_job"]
@@ -64,6 +65,8 @@ def send_capped(
     Raises:
         KeySetUnavailableError: transport failure, timeout, or a body over the cap.
     """
+    import httpx  # with the first request, not at start-up
+
     url = str(request.url)
     deadline = time.monotonic() + timeout
     try:
@@ -119,6 +122,9 @@ class JWKSClient(KeyClientBase):
             failed, stale served); see ``jwks_client.KeySetFetched`` and friends.
         store_registry: where the key store shared with other clients of the same source
             lives (default: the process's registry); see ``KeyStoreRegistry``.
+        shared_cache: a fleet-wide second cache tier
+            (``jwks_client.redis.RedisKeyCache``), consulted
+            only where this process would otherwise go to the issuer.
 
     Raises:
         ConfigurationError: an option is invalid.
@@ -138,6 +144,7 @@ class JWKSClient(KeyClientBase):
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         on_event: EventHook | None = None,
         store_registry: KeyStoreRegistry | None = None,
+        shared_cache: SharedCache | None = None,
     ) -> None:
         super().__init__(
             jwks_uri=jwks_uri,
@@ -151,7 +158,9 @@ class JWKSClient(KeyClientBase):
             max_response_bytes=max_response_bytes,
             on_event=on_event,
             store_registry=store_registry,
+            shared=shared_protocol(shared_cache, asynchronous=False),
         )
+        self._shared_cache = shared_cache
         self._owns_client = http_client is None
         # Created on the first fetch: a client whose keys are already cached (shared
         # store, snapshot, static set) never pays for building one.
@@ -159,6 +168,16 @@ class JWKSClient(KeyClientBase):
         self._http_guard = threading.Lock()
         self._background_guard = threading.Lock()
         self._background: threading.Thread | None = None
+        _fork.track(self)
+
+    def after_fork_in_child(self) -> None:
+        """In a forked child: no background thread, fresh locks, and an owned HTTP client
+        rebuilt on first use (the parent's pooled connections are not the child's)."""
+        self._http_guard = threading.Lock()
+        self._background_guard = threading.Lock()
+        self._background = None
+        if self._owns_client:
+            self._http = None
 
     def get_key(self, kid: str | None, alg: str) -> PreparedKey:
         """Return the first key that matches ``kid`` and ``alg``.
@@ -243,36 +262,35 @@ class JWKSClient(KeyClientBase):
 
     def _drive(self, flow: Flow[_T]) -> _T:
         try:
-            step = next(flow)
+            answer: Any = None
             while True:
-                if isinstance(step, Lead):
-                    self._lead(step.claim)
+                step = flow.send(answer)
+                answer = None
+                if isinstance(step, Request):
+                    answer = self._request(step.plan)
                 elif isinstance(step, Wait):
                     self._wait(step.future)
+                elif isinstance(step, SharedStep):
+                    assert self._shared_cache is not None
+                    answer = self._shared_cache.perform(step.op)
+                elif isinstance(step, Pause):
+                    time.sleep(step.seconds)
                 else:
                     self._start_background(step)
-                step = next(flow)
         except StopIteration as stop:
             result: _T = stop.value
             return result
         finally:
             flow.close()
 
-    def _lead(self, claim: Claim) -> None:
-        assert claim.plan is not None
+    def _request(self, plan: FetchPlan) -> Fetched | NotModified | KeySetUnavailableError | None:
         if self._http is not None and self._http.is_closed:
             # Closed by its owner: nothing is learned, nobody is put in backoff.
-            self._engine.finish(claim, None)
-            raise self._engine.closed_error()
-        outcome: Fetched | NotModified | KeySetUnavailableError
+            return None
         try:
-            outcome = self._fetch(claim.plan)
+            return self._fetch(plan)
         except KeySetUnavailableError as exc:
-            outcome = exc
-        except BaseException:
-            self._engine.finish(claim, None)
-            raise
-        self._engine.finish(claim, outcome)
+            return exc
 
     def _wait(self, future: Future[None]) -> None:
         try:
@@ -302,7 +320,9 @@ class JWKSClient(KeyClientBase):
             with self._http_guard:
                 client = self._http
                 if client is None:
-                    client = self._http = httpx.Client(timeout=self._config.timeout)
+                    from ._transport import owned_client  # httpx loads here, not at start-up
+
+                    client = self._http = owned_client(self._config.timeout)
         return client
 
     def _send(self, client: httpx.Client, request: httpx.Request) -> RawResponse:
@@ -379,9 +399,15 @@ class Verifier(VerifierBase[JWKSClient]):
         jwks_uri: the JWKS URL, skipping discovery.
         jwks: a static key set (mapping, JSON text or bytes, or a file path) instead of
             discovery and fetching.
-        http_client, require_https, clock, timeout, cache_policy, max_response_bytes,
-        on_event, store_registry:
-            as for :class:`JWKSClient`.
+        http_client: as for :class:`JWKSClient`.
+        require_https: as for :class:`JWKSClient`.
+        clock: as for :class:`JWKSClient`.
+        timeout: as for :class:`JWKSClient`.
+        cache_policy: as for :class:`JWKSClient`.
+        max_response_bytes: as for :class:`JWKSClient`.
+        on_event: as for :class:`JWKSClient`.
+        store_registry: as for :class:`JWKSClient`.
+        shared_cache: as for :class:`JWKSClient`.
         max_token_length: tokens longer than this are rejected unparsed (default 32768).
         verified_token_cache_size: how many verified tokens to remember (0, the default,
             disables it). A remembered token skips parsing and the signature check; its
@@ -416,6 +442,7 @@ class Verifier(VerifierBase[JWKSClient]):
         verified_token_cache_size: int = 0,
         on_event: EventHook | None = None,
         store_registry: KeyStoreRegistry | None = None,
+        shared_cache: SharedCache | None = None,
         dpop: DPoP | None = DEFAULT_DPOP,
     ) -> None:
         super().__init__(
@@ -444,6 +471,7 @@ class Verifier(VerifierBase[JWKSClient]):
             max_response_bytes=max_response_bytes,
             on_event=on_event,
             store_registry=store_registry,
+            shared_cache=shared_cache,
         )
 
     @property

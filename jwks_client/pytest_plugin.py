@@ -4,7 +4,8 @@ Installed as a ``pytest11`` plugin: the fixtures are available in any project th
 jwks-client installed, without imports.
 
 - ``jwks_clock``: a :class:`~jwks_client.testing.FakeClock` shared by the issuer and the
-  verifiers of a test.
+  verifiers of a test, starting at the real current time (so the tokens it mints are
+  valid for a verifier on the real clock too).
 - ``jwks_issuer``: a running :class:`~jwks_client.testing.LocalIssuer` on 127.0.0.1
   (ES256 and RS256 keys), stopped after the test.
 - ``jwks_token``: a factory, ``jwks_token(claims=None, **token_kwargs) -> str``, minting
@@ -120,7 +121,7 @@ def _verifier_options(
 
 @pytest.fixture
 def jwks_clock() -> FakeClock:
-    """A fake clock, starting at a fixed time; advance it with ``jwks_clock.advance(s)``."""
+    """A fake clock starting at the current time; advance it with ``jwks_clock.advance(s)``."""
     return FakeClock()
 
 

@@ -8,6 +8,8 @@ import pytest
 
 from jwks_client.testing import FakeClock, LocalIssuer, reset_key_stores
 
+from .redis_support import redis_client, redis_server, shared  # noqa: F401 (fixtures)
+
 
 @pytest.fixture(autouse=True)
 def _cold_key_stores() -> None:

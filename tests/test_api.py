@@ -63,6 +63,7 @@ PUBLIC = [
     "PreparedKey",
     "ReplayStore",
     "ResponseTooLargeError",
+    "SharedCacheUnavailable",
     "SkippedKey",
     "SnapshotError",
     "StaleKeysServed",
@@ -93,21 +94,24 @@ PURE = [
     "_challenge",
     "_request",
     "_dpop",
+    "_shared",
 ]
 FORBIDDEN = {"time", "threading", "asyncio", "socket", "logging", "random"}
 
 #: Each module may import only modules of an earlier layer (or its own).
 LAYERS = [
-    {"_errors", "_version"},
+    {"_errors", "_version", "_fork"},
     {"_types", "_messages", "_events", "_challenge", "_replay"},
     {"_cache_control", "_keys", "_token", "_claims", "_request"},
     {"_values", "_verify", "_dpop"},
     {"_http", "_policy"},
     {"_config"},
     {"_snapshot"},
+    {"_shared"},
     {"_store"},
     {"_engine", "_checker", "_sender"},
     {"_shell"},
+    {"_transport"},
     {"_sync", "_async"},
     {"_multi"},
 ]
@@ -238,13 +242,7 @@ def test_every_public_name_is_documented() -> None:
 
 #: Private attributes one module may read on an object it does not define, with why.
 #: Keep it short: an entry here is a seam that wants a public-internal method instead.
-PRIVATE_REACH_ALLOWED: set[tuple[str, str]] = {
-    # The loopback test server's handler and the issuer facade it serves.
-    ("testing.py", "_register"),
-    ("testing.py", "_unregister"),
-    ("testing.py", "_clock"),
-    ("testing.py", "_respond"),
-}
+PRIVATE_REACH_ALLOWED: set[tuple[str, str]] = set()
 
 
 def _private_reaches(path: Path, root: Path = PACKAGE) -> set[tuple[str, str]]:

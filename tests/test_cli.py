@@ -4,16 +4,22 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import queue
 import re
+import signal
 import socket
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import pytest
 
-from jwks_client import CachePolicy, cli
+from jwks_client import CachePolicy, Verifier, _demo
 from jwks_client._keys import parse_jwks
 from jwks_client.cli import EXIT_INVALID, EXIT_OK, EXIT_UNAVAILABLE, EXIT_USAGE, main
 from jwks_client.testing import FakeClock, LocalIssuer
@@ -49,14 +55,21 @@ def closed_port() -> int:
 # --- no subcommand, help ---------------------------------------------------------------
 
 
-def test_no_subcommand_prints_help(capsys: pytest.CaptureFixture[str]) -> None:
-    """Without a subcommand the help listing every subcommand is printed and 0 returned."""
+def test_no_subcommand_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    """Bare jwks-client exits 64 with the usage and the list of commands on stderr."""
     code, out, err = run(capsys)
+    assert code == EXIT_USAGE
+    assert out == ""
+    assert err.startswith("usage: jwks-client")
+    assert "error: a command is required: verify, inspect, demo, issuer" in err
+
+
+def test_help_lists_every_command(capsys: pytest.CaptureFixture[str]) -> None:
+    """--help names every subcommand on stdout and exits 0."""
+    code, out, _ = run(capsys, "--help")
     assert code == EXIT_OK
-    assert "usage: jwks-client" in out
-    for command in ("verify", "inspect", "demo"):
+    for command in ("verify", "inspect", "demo", "issuer"):
         assert command in out
-    assert err == ""
 
 
 @pytest.mark.parametrize("argv", [["--help"], ["verify", "--help"], ["--version"]])
@@ -151,14 +164,14 @@ def test_verify_rejected_token_exits_1_without_echoing_it(
 def test_verify_rejected_token_json_error(
     capsys: pytest.CaptureFixture[str], live_issuer: LocalIssuer
 ) -> None:
-    """With --json a rejection is one JSON object on stderr naming the error class."""
+    """With --json a rejection is one JSON object on stdout naming the error class."""
     token = live_issuer.token(alg="ES256")
     argv = verify_args(live_issuer, token, "--audience", AUD, "--algorithm", "RS256", "--json")
     code, out, err = run(capsys, *argv)
     assert code == EXIT_INVALID
-    assert out == ""
-    error = json.loads(err)
-    assert error["error"] == "AlgorithmNotAllowedError"
+    assert err == ""
+    error = json.loads(out)
+    assert (error["ok"], error["error"]) == (False, "AlgorithmNotAllowedError")
     assert error["exit_code"] == EXIT_INVALID
     assert "ES256" in error["message"]
 
@@ -390,9 +403,9 @@ def test_inspect_set_without_usable_key_exits_2(
     """A set whose keys are all skipped exits 2 and says why."""
     (kid,) = issuer.kids()
     issuer.serve_jwks({"keys": [{**issuer.public_jwk(kid), "use": "enc"}]})
-    code, _, err = run(capsys, "inspect", issuer.jwks_uri, "--allow-http", "--json")
+    code, out, _ = run(capsys, "inspect", issuer.jwks_uri, "--allow-http", "--json")
     assert code == EXIT_UNAVAILABLE
-    error = json.loads(err)
+    error = json.loads(out)
     assert error["error"] == "InvalidKeySetError" and "use is 'enc'" in error["message"]
 
 
@@ -477,7 +490,7 @@ def test_demo_fails_loudly_when_an_expectation_breaks(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """With no refresh cooldown the flood step's expectation fails: ✗ line, exit 1."""
-    monkeypatch.setattr(cli, "_DEMO_POLICY", CachePolicy(refresh_cooldown=0))
+    monkeypatch.setattr(_demo, "DEMO_POLICY", CachePolicy(refresh_cooldown=0))
     code, out, err = run(capsys, "demo")
     assert code == EXIT_INVALID
     assert "\u2713 2. key rotation" in out
@@ -490,11 +503,12 @@ def test_demo_json_failure_report(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A failed demo with --json still prints its report, marked not ok, and exits 1."""
-    monkeypatch.setattr(cli, "_DEMO_POLICY", CachePolicy(refresh_cooldown=0))
+    monkeypatch.setattr(_demo, "DEMO_POLICY", CachePolicy(refresh_cooldown=0))
     code, out, _ = run(capsys, "demo", "--json")
     report = json.loads(out)
     assert code == EXIT_INVALID
     assert report["ok"] is False and "unknown_kid_flood" in report["error"]
+    assert report["exit_code"] == EXIT_INVALID
     assert [step["name"] for step in report["steps"]] == STEP_NAMES[:2]
 
 
@@ -502,7 +516,7 @@ def test_demo_reports_an_unexpected_library_error_as_a_failed_step(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A library error inside a step fails that step with the error's class, exit 1."""
-    monkeypatch.setattr(cli, "_DEMO_AUDIENCE", "https://another-api.example.com")
+    monkeypatch.setattr(_demo, "DEMO_AUDIENCE", "https://another-api.example.com")
     code, out, err = run(capsys, "demo")
     assert code == EXIT_INVALID
     assert "\u2717 1. warm_cache: unexpected InvalidAudienceError" in out
@@ -532,3 +546,325 @@ def test_python_m_jwks_client_runs_the_demo() -> None:
     report = json.loads(result.stdout)
     assert report["ok"] is True
     assert report["fetches"]["total"] == 11
+
+
+# --- usage errors never echo a token -------------------------------------------------------
+
+
+def usage_argv(shape: str, issuer: LocalIssuer, token: str) -> list[str]:
+    """An argument vector with ``token`` where a usage error will name it."""
+    return {
+        "as the command": [token],
+        "with a Bearer prefix": [f"Bearer {token}"],
+        "as an extra argument": verify_args(issuer, "a.b.c", "--audience", AUD, token),
+        "as an option value": verify_args(issuer, "a.b.c", "--audience", AUD, "--at", token),
+        "as the issuer": ["verify", "a.b.c", "--issuer", token, "--audience", AUD],
+        "as the inspected URL": ["inspect", token],
+        "mangled, as the command": ["x" + token[1:]],
+    }[shape]
+
+
+USAGE_SHAPES = [
+    "as the command",
+    "with a Bearer prefix",
+    "as an extra argument",
+    "as an option value",
+    "as the issuer",
+    "as the inspected URL",
+    "mangled, as the command",
+]
+
+
+@pytest.mark.parametrize("json_flag", [[], ["--json"]], ids=["text", "json"])
+@pytest.mark.parametrize("shape", USAGE_SHAPES)
+def test_usage_errors_never_echo_a_token(
+    capsys: pytest.CaptureFixture[str], live_issuer: LocalIssuer, shape: str, json_flag: list[str]
+) -> None:
+    """A token misplaced in the arguments exits 64 and is shown only as [token redacted]."""
+    token = live_issuer.token({"sub": "secret-subject"})
+    code, out, err = run(capsys, *usage_argv(shape, live_issuer, token), *json_flag)
+    assert code == EXIT_USAGE
+    printed = out + err
+    for segment in token.split("."):
+        assert segment not in printed
+    assert "[token redacted]" in printed
+    if json_flag:
+        assert err == ""
+        assert json.loads(out)["exit_code"] == EXIT_USAGE
+    assert live_issuer.request_count() == 0
+
+
+def test_redaction_keeps_ordinary_arguments(capsys: pytest.CaptureFixture[str]) -> None:
+    """Arguments that are not token-like (URLs, option names) still appear in usage errors."""
+    code, _, err = run(capsys, "inspect", "https://idp.example.co.uk/tenant", "--bogus")
+    assert code == EXIT_USAGE
+    assert "unrecognized arguments: --bogus" in err
+    code, _, err = run(capsys, "inspect", "ftp://login.example.co.uk/x")
+    assert code == EXIT_USAGE
+    assert "ftp://login.example.co.uk/x" in err
+
+
+# --- --json failures -----------------------------------------------------------------------
+
+
+def failure_argv(case: str, issuer: LocalIssuer) -> list[str]:
+    if case == "rejected":
+        token = issuer.token(audience="https://elsewhere.example.com")
+        return verify_args(issuer, token, "--audience", AUD)
+    if case == "unknown kid":
+        return verify_args(issuer, issuer.token(kid="nobody"), "--audience", AUD)
+    if case == "unavailable":
+        issuer.fail("status", status=503, path="jwks")
+        return verify_args(issuer, issuer.token(), "--audience", AUD)
+    if case == "configuration":
+        return verify_args(issuer, issuer.token())  # no --audience
+    return verify_args(issuer, "a.b.c", "--audience", AUD, "--leeway", "nan")  # argparse
+
+
+@pytest.mark.parametrize(
+    ("case", "exit_code", "error", "facts", "text"),
+    [
+        ("rejected", EXIT_INVALID, "InvalidAudienceError", {"claim": "aud"}, "aud"),
+        ("unknown kid", EXIT_INVALID, "KeyNotFoundError", {"kid": "nobody"}, "nobody"),
+        ("unavailable", EXIT_UNAVAILABLE, "HTTPStatusError", {"status_code": 503}, "503"),
+        ("configuration", EXIT_USAGE, "ConfigurationError", {}, "--audience is required"),
+        ("usage", EXIT_USAGE, "UsageError", {}, "argument --leeway: not a finite"),
+    ],
+)
+def test_json_failures_are_one_object_on_stdout_with_the_same_exit_code(
+    capsys: pytest.CaptureFixture[str],
+    live_issuer: LocalIssuer,
+    case: str,
+    exit_code: int,
+    error: str,
+    facts: dict[str, Any],
+    text: str,
+) -> None:
+    """With --json a failure is one JSON object on stdout, nothing on stderr, same exit code."""
+    argv = failure_argv(case, live_issuer)
+    text_code, text_out, text_err = run(capsys, *argv)
+    json_code, json_out, json_err = run(capsys, *argv, "--json")
+    assert text_code == json_code == exit_code
+    assert text_out == "" and text in text_err
+    assert json_err == ""
+    document = json.loads(json_out)
+    assert document["ok"] is False
+    assert (document["error"], document["exit_code"]) == (error, exit_code)
+    assert text in document["message"]
+    assert facts.items() <= document.items()
+
+
+# --- one line per failure; --verbose ---------------------------------------------------------
+
+
+def run_module(*argv: str) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m jwks_client`` in a fresh process (no logging configured)."""
+    return subprocess.run(
+        [sys.executable, "-m", "jwks_client", *argv],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_a_failing_fetch_is_reported_on_exactly_one_line(live_issuer: LocalIssuer) -> None:
+    """An issuer answering 503 gives one stderr line; --verbose adds the library's log records."""
+    live_issuer.fail("status", status=503, path="all")
+    argv = verify_args(live_issuer, live_issuer.token(), "--audience", AUD)
+    quiet = run_module(*argv)
+    assert quiet.returncode == EXIT_UNAVAILABLE
+    assert quiet.stdout == ""
+    (line,) = quiet.stderr.splitlines()
+    assert line.startswith("jwks-client verify: DiscoveryError") and "503" in line
+    verbose = run_module(*argv, "--verbose")
+    assert verbose.returncode == EXIT_UNAVAILABLE
+    lines = verbose.stderr.splitlines()
+    assert any(log.startswith("jwks-client: log: WARNING jwks_client: refresh") for log in lines)
+    assert lines[-1] == line
+
+
+# --- verify and inspect never load the test issuer ----------------------------------------------
+
+
+def imported_modules(stderr: str) -> set[str]:
+    """The module names of ``python -X importtime`` output."""
+    return {
+        line.rsplit("|", 1)[1].strip()
+        for line in stderr.splitlines()
+        if line.startswith("import time:") and "|" in line
+    }
+
+
+def test_importing_the_cli_imports_no_test_server() -> None:
+    """``import jwks_client.cli`` loads neither http.server nor jwks_client.testing."""
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", "import jwks_client.cli"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    imported = imported_modules(result.stderr)
+    assert {"jwks_client.cli", "jwks_client._sync"} <= imported  # the output was parsed
+    assert "http.server" not in imported and "socketserver" not in imported
+    assert not {name for name in imported if name.startswith("jwks_client.testing")}
+    assert not {"jwks_client._demo", "jwks_client._issuer_command"} & imported
+
+
+def test_running_verify_and_inspect_imports_no_test_server() -> None:
+    """Running verify and inspect to completion still leaves the test issuer unloaded."""
+    jwks_uri = f"http://127.0.0.1:{closed_port()}/jwks"
+    script = f"""
+import json, sys
+from jwks_client.cli import main
+codes = [
+    main(["verify", "a.b.c", "--issuer", "https://idp.example.com", "--audience", "a"]),
+    main(["verify", "eyJhbGciOiJFUzI1NiJ9.e30.c2ln", "--issuer", "https://idp.example.com",
+          "--jwks-uri", "{jwks_uri}", "--audience", "a", "--allow-http", "--timeout", "2"]),
+    main(["inspect", "{jwks_uri}", "--allow-http", "--timeout", "2"]),
+]
+print(json.dumps({{"codes": codes, "modules": sorted(sys.modules)}}))
+"""
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout.splitlines()[-1])
+    assert report["codes"] == [EXIT_INVALID, EXIT_UNAVAILABLE, EXIT_UNAVAILABLE]
+    modules = set(report["modules"])
+    assert "jwks_client._inspect" in modules
+    assert "http.server" not in modules
+    assert not {name for name in modules if name.startswith("jwks_client.testing")}
+
+
+# --- the issuer command -----------------------------------------------------------------------
+
+ISSUER_TIMEOUT = 30.0
+
+
+class IssuerProcess:
+    """``jwks-client issuer`` in a subprocess, its stdout read by a thread into a queue."""
+
+    def __init__(self, *argv: str) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "jwks_client", "issuer", *argv],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        self.lines: queue.Queue[str | None] = queue.Queue()
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.lines.put(line.rstrip("\n"))
+        self.lines.put(None)
+
+    def read_until(self, prefix: str) -> list[str]:
+        """The lines printed up to the first one starting with ``prefix`` (bounded wait)."""
+        seen: list[str] = []
+        deadline = time.monotonic() + ISSUER_TIMEOUT
+        while True:
+            line = self.lines.get(timeout=max(0.0, deadline - time.monotonic()))
+            assert line is not None, f"the issuer exited early: {seen}"
+            seen.append(line)
+            if line.startswith(prefix):
+                return seen
+
+    def stop(self, signum: int) -> int:
+        """Send ``signum`` to the process by its pid and return its exit status."""
+        os.kill(self.process.pid, signum)
+        return self.process.wait(timeout=ISSUER_TIMEOUT)
+
+    def close(self) -> str:
+        """Make sure the process is gone; return its stderr."""
+        if self.process.poll() is None:
+            self.process.kill()
+        _, err = self.process.communicate(timeout=ISSUER_TIMEOUT)
+        self.reader.join(ISSUER_TIMEOUT)
+        return err
+
+
+def fields(lines: list[str]) -> dict[str, str]:
+    """The ``name  value`` lines of the human output."""
+    found: dict[str, str] = {}
+    for line in lines:
+        name, _, value = line.partition(" ")
+        if value.strip():
+            found[name] = value.strip()
+    return found
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_issuer_command_serves_tokens_until_sigterm() -> None:
+    """The issuer prints its URLs and a token, mints more on /token, and exits 0 on SIGTERM."""
+    issuer = IssuerProcess("--host", "127.0.0.1", "--port", "0")
+    try:
+        printed = fields(issuer.read_until("token "))
+        url = printed["issuer"]
+        assert url.startswith("http://127.0.0.1:")
+        assert printed["jwks_uri"] == url + "/jwks"
+        assert printed["token_endpoint"] == url + "/token"
+        params = {"sub": "alice", "aud": "api://orders", "scope": "orders:read"}
+        response = httpx.get(printed["token_endpoint"], params=params, timeout=10)
+        assert response.status_code == 200
+        minted = response.json()["access_token"]
+        with Verifier(url, audience="api://orders", require_https=False) as verifier:
+            claims = verifier.verify(minted)
+        assert (claims["sub"], claims["scope"], claims["iss"]) == ("alice", "orders:read", url)
+        with Verifier(url, audience=printed["audience"], require_https=False) as verifier:
+            assert verifier.verify(printed["token"])["sub"] == "user-1"
+        assert issuer.stop(signal.SIGTERM) == EXIT_OK
+        with pytest.raises(httpx.ConnectError):
+            httpx.get(url + "/jwks", timeout=5)
+    finally:
+        err = issuer.close()
+    assert "Traceback" not in err
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_issuer_command_json_and_sigint() -> None:
+    """--json prints one JSON line (ES256 key with --alg), and SIGINT stops it with exit 0."""
+    issuer = IssuerProcess("--port", "0", "--alg", "ES256", "--json")
+    try:
+        (line,) = issuer.read_until("{")
+        facts = json.loads(line)
+        assert set(facts) == {
+            "issuer",
+            "discovery_url",
+            "jwks_uri",
+            "token_endpoint",
+            "audience",
+            "token",
+        }
+        keys = httpx.get(facts["jwks_uri"], timeout=10).json()["keys"]
+        assert [key["alg"] for key in keys] == ["ES256"]
+        with Verifier(facts["issuer"], audience=facts["audience"], require_https=False) as v:
+            assert v.verify(facts["token"])["iss"] == facts["issuer"]
+        assert issuer.stop(signal.SIGINT) == EXIT_OK
+    finally:
+        err = issuer.close()
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--host", "0.0.0.0"], "host must be a loopback address"),
+        (["--host", "example.com"], "loopback IP address"),
+        (["--alg", "HS256"], "unsupported algorithm 'HS256'"),
+        (["--port", "70000"], "not a port number"),
+    ],
+)
+def test_issuer_command_refuses_bad_options(
+    capsys: pytest.CaptureFixture[str], argv: list[str], message: str
+) -> None:
+    """A non-loopback host, an unknown algorithm or a bad port exits 64 before serving."""
+    code, out, err = run(capsys, "issuer", *argv)
+    assert code == EXIT_USAGE
+    assert out == ""
+    assert message in err

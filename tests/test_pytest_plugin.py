@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import sys
+import time
 from base64 import urlsafe_b64decode
 from typing import Any
 
@@ -78,6 +79,17 @@ def test_token_factory_defaults(jwks_token: TokenFactory, jwks_verifier: Verifie
     claims = jwks_verifier.verify(jwks_token())
     assert claims["aud"] == plugin.DEFAULT_AUDIENCE
     assert claims["sub"] == "user-1"
+
+
+def test_tokens_verify_on_the_real_clock(
+    jwks_issuer: LocalIssuer, jwks_token: TokenFactory, jwks_clock: FakeClock
+) -> None:
+    """jwks_token's tokens are valid now for a verifier of the user's on the real clock."""
+    assert abs(jwks_clock() - time.time()) < 60
+    with Verifier(
+        jwks_issuer.issuer, audience=plugin.DEFAULT_AUDIENCE, require_https=False
+    ) as verifier:
+        assert verifier.verify(jwks_token({"sub": "erin"}))["sub"] == "erin"
 
 
 async def test_async_verifier_fixture(

@@ -1,9 +1,10 @@
 """The README's Python examples run as written.
 
 The examples name real-looking hosts (``idp.example.com``, ``login.microsoftonline.com``);
-here those hosts are local issuers on 127.0.0.1: httpx clients are given a transport
-that sends each example host to its LocalIssuer, which advertises the example URLs in
-its discovery document. Nothing else is changed in the examples.
+here those hosts are local issuers on 127.0.0.1: httpx clients without a transport of their
+own, and those the library owns (their transport wrapped), get a transport that sends
+each example host to its LocalIssuer, which advertises the example URLs in its discovery
+document. Nothing else is changed in the examples.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from typing import Any
 import httpx
 import pytest
 
+from jwks_client._transport import AsyncOwnedTransport, OwnedTransport
 from jwks_client.testing import LocalIssuer, reset_key_stores
 
 from .dpop_keys import ProofKey, b64url
@@ -54,9 +56,10 @@ class _Route:
 
 
 class _SyncRoute(_Route, httpx.BaseTransport):
-    def __init__(self, ports: dict[str, int]) -> None:
+    def __init__(self, ports: dict[str, int], inner: httpx.BaseTransport | None) -> None:
         super().__init__(ports)
-        self.inner = httpx.HTTPTransport()
+        # The client's own transport (the one the library gives the clients it owns).
+        self.inner = inner if inner is not None else httpx.HTTPTransport()
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         self.rewrite(request)
@@ -67,9 +70,9 @@ class _SyncRoute(_Route, httpx.BaseTransport):
 
 
 class _AsyncRoute(_Route, httpx.AsyncBaseTransport):
-    def __init__(self, ports: dict[str, int]) -> None:
+    def __init__(self, ports: dict[str, int], inner: httpx.AsyncBaseTransport | None) -> None:
         super().__init__(ports)
-        self.inner = httpx.AsyncHTTPTransport()
+        self.inner = inner if inner is not None else httpx.AsyncHTTPTransport()
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         self.rewrite(request)
@@ -104,12 +107,16 @@ def hosts(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, LocalIssuer]]:
 
         class RoutedClient(real_client):  # type: ignore[misc,valid-type]
             def __init__(self, *args: Any, **kwargs: Any) -> None:
-                kwargs.setdefault("transport", _SyncRoute(ports))
+                given = kwargs.get("transport")
+                if given is None or isinstance(given, OwnedTransport):
+                    kwargs["transport"] = _SyncRoute(ports, given)
                 super().__init__(*args, **kwargs)
 
         class RoutedAsyncClient(real_async):  # type: ignore[misc,valid-type]
             def __init__(self, *args: Any, **kwargs: Any) -> None:
-                kwargs.setdefault("transport", _AsyncRoute(ports))
+                given = kwargs.get("transport")
+                if given is None or isinstance(given, AsyncOwnedTransport):
+                    kwargs["transport"] = _AsyncRoute(ports, given)
                 super().__init__(*args, **kwargs)
 
         client, async_client = RoutedClient, RoutedAsyncClient
@@ -185,6 +192,26 @@ def test_key_layer_example(hosts: dict[str, LocalIssuer]) -> None:
     }
     exec(block("from jwks_client import JWKSClient"), namespace)
     assert namespace["ok"] is True
+
+
+def test_fleet_example(
+    hosts: dict[str, LocalIssuer],
+    redis_server: Any,
+    redis_client: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The fleet example verifies through a real Redis; a second process adopts the set."""
+    monkeypatch.setenv("REDIS_URL", redis_server.url)
+    for expected_fetches in (1, 1):  # the second "process" reads what the first published
+        namespace: dict[str, Any] = {
+            "token": _idp_token(hosts, sub="fleet"),
+            "FLEET_KEY": b"0123456789abcdef0123456789abcdef",
+        }
+        exec(block("import os\n\nimport redis"), namespace)
+        assert namespace["claims"]["sub"] == "fleet"
+        namespace["verifier"].close()
+        assert hosts["idp"].request_count("jwks") == expected_fetches
+        reset_key_stores()  # a new process: nothing in memory
 
 
 def test_multi_issuer_example(hosts: dict[str, LocalIssuer]) -> None:

@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import socket
 import ssl
 import threading
+import time
 import warnings
 from collections.abc import Iterator
 from email.utils import formatdate
@@ -20,7 +22,7 @@ from joserfc import jws
 from joserfc.errors import SecurityWarning
 from joserfc.jwk import JWKRegistry
 
-from jwks_client import ConfigurationError
+from jwks_client import ConfigurationError, ExpiredTokenError, InvalidAudienceError, Verifier
 from jwks_client.testing import (
     FAULT_KINDS,
     OMIT,
@@ -31,6 +33,7 @@ from jwks_client.testing import (
 )
 
 START = 1_700_000_000.0
+AUD = "https://api.example.com"
 TIMEOUT = 5.0
 # One TLS context for every client: building one per client costs more than the requests.
 TLS = ssl.create_default_context()
@@ -107,7 +110,7 @@ def join_all(threads: list[threading.Thread]) -> None:
 
 def test_fake_clock_moves_only_when_told() -> None:
     """FakeClock returns its start time until advanced or set."""
-    clock = FakeClock()
+    clock = FakeClock(START)
     assert clock() == START
     assert clock.now() == START
     assert clock.advance(2.5) == START + 2.5
@@ -117,10 +120,19 @@ def test_fake_clock_moves_only_when_told() -> None:
     assert "10.000" in repr(clock)
 
 
+def test_fake_clock_starts_at_the_real_time_by_default() -> None:
+    """FakeClock() starts at time.time() of its construction, then stays put."""
+    before = time.time()
+    clock = FakeClock()
+    after = time.time()
+    assert before <= clock() <= after
+    assert clock.advance(10) <= after + 10
+
+
 @pytest.mark.parametrize("bad", [-1.0, float("nan"), float("inf"), True])
 def test_fake_clock_rejects_bad_steps(bad: float) -> None:
     """FakeClock refuses negative, non-finite and boolean steps."""
-    clock = FakeClock()
+    clock = FakeClock(START)
     with pytest.raises(ConfigurationError):
         clock.advance(bad)
     assert clock() == START
@@ -130,7 +142,7 @@ def test_fake_clock_rejects_bad_times() -> None:
     """FakeClock refuses a non-finite start or set() value."""
     with pytest.raises(ConfigurationError):
         FakeClock(float("nan"))
-    clock = FakeClock()
+    clock = FakeClock(START)
     with pytest.raises(ConfigurationError):
         clock.set(float("inf"))
 
@@ -232,6 +244,12 @@ async def test_async_context_manager() -> None:
         {"cache_control": "max-age=1\r\nX-Evil: 1"},
         {"extra_headers": {"X-A": "1\n2"}},
         {"discovery_extra": {"x": object()}},
+        {"host": "0.0.0.0"},
+        {"host": "192.168.1.10"},
+        {"host": "localhost"},
+        {"port": -1},
+        {"port": 65536},
+        {"port": True},
     ],
 )
 def test_constructor_rejects_bad_options(kwargs: dict[str, Any]) -> None:
@@ -998,3 +1016,193 @@ def test_tokens_from_threads_are_all_valid(issuer: LocalIssuer) -> None:
     assert len(tokens) == 20
     for token in tokens:
         verify_with_jwks(token, jwks, "RS256")
+
+
+# --- binding ---------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+def test_binds_the_port_asked_for(client: httpx.Client) -> None:
+    """port= binds that port, and a restart binds it again."""
+    port = free_port()
+    issuer = LocalIssuer(port=port)
+    with issuer:
+        assert issuer.base_url == f"http://127.0.0.1:{port}"
+        assert client.get(issuer.jwks_uri).status_code == 200
+    with issuer:
+        assert client.get(issuer.jwks_uri).status_code == 200
+    assert issuer.request_count("jwks") == 2
+
+
+def test_a_port_in_use_is_a_configuration_error() -> None:
+    """Asking for a port another issuer holds raises ConfigurationError naming it."""
+    with LocalIssuer() as first:
+        port = int(first.base_url.rsplit(":", 1)[1])
+        second = LocalIssuer(port=port)
+        with pytest.raises(ConfigurationError, match=f"cannot bind 127.0.0.1:{port}"):
+            second.start()
+        assert not second.running
+
+
+def ipv6_loopback() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6) as sock:
+            sock.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
+
+
+@pytest.mark.skipif(not ipv6_loopback(), reason="no IPv6 loopback on this machine")
+def test_ipv6_loopback(client: httpx.Client) -> None:
+    """host="::1" serves on the IPv6 loopback, with the address bracketed in URLs."""
+    with LocalIssuer(host="::1") as issuer:
+        assert issuer.base_url.startswith("http://[::1]:")
+        document = client.get(issuer.discovery_url).json()
+        assert document["jwks_uri"] == issuer.jwks_uri
+        assert client.get(issuer.jwks_uri).json() == issuer.jwks()
+
+
+# --- the token endpoint --------------------------------------------------------------------
+
+
+@pytest.fixture
+def minting() -> Iterator[LocalIssuer]:
+    """An ES256 issuer on the real clock with its token endpoint on."""
+    with LocalIssuer(algorithms=("ES256",), token_endpoint=True) as running:
+        yield running
+
+
+def verified(issuer: LocalIssuer, token: str, audience: str = AUD) -> dict[str, Any]:
+    """Verify ``token`` with the library, for ``issuer`` on the real clock."""
+    with Verifier(issuer.issuer, audience=audience, require_https=False) as verifier:
+        return verifier.verify(token)
+
+
+def test_token_endpoint_is_off_by_default(client: httpx.Client) -> None:
+    """Without token_endpoint=True, /token is a 404 like any unknown path."""
+    with LocalIssuer(algorithms=("ES256",)) as issuer:
+        assert issuer.token_url == issuer.issuer + "/token"
+        assert client.get(issuer.token_url).status_code == 404
+        assert client.post(issuer.token_url).status_code == 405
+
+
+def test_token_endpoint_get_mints_a_verifiable_token(
+    client: httpx.Client, minting: LocalIssuer
+) -> None:
+    """GET /token answers an OAuth token response whose token the library verifies."""
+    response = client.get(minting.token_url)
+    assert response.status_code == 200
+    assert response.headers["cache-control"] == "no-store"
+    body = response.json()
+    assert (body["token_type"], body["expires_in"]) == ("Bearer", 300)
+    claims = verified(minting, body["access_token"])
+    assert (claims["sub"], claims["aud"], claims["scope"]) == ("user-1", AUD, "read")
+    assert claims["exp"] - claims["iat"] == 300
+    assert minting.request_count("/token") == 1
+
+
+def test_token_endpoint_query_parameters(client: httpx.Client, minting: LocalIssuer) -> None:
+    """sub, scope, ttl and a repeated aud shape the token; alg picks the signing key."""
+    kid = minting.add_key("RS256")
+    params = [
+        ("sub", "alice"),
+        ("scope", "orders:read orders:write"),
+        ("aud", "api://a"),
+        ("aud", "api://b"),
+        ("ttl", "60"),
+        ("alg", "RS256"),
+    ]
+    body = client.get(minting.token_url, params=params).json()
+    assert body["expires_in"] == 60
+    header, _ = parts(body["access_token"])
+    assert (header["alg"], header["kid"]) == ("RS256", kid)
+    claims = verified(minting, body["access_token"], audience="api://b")
+    assert claims["sub"] == "alice"
+    assert claims["scope"] == "orders:read orders:write"
+    assert claims["aud"] == ["api://a", "api://b"]
+    assert claims["exp"] - claims["iat"] == 60
+
+
+def test_token_endpoint_post_json_claims(client: httpx.Client, minting: LocalIssuer) -> None:
+    """A POST body of JSON claims is merged over the defaults and wins over the query."""
+    response = client.post(
+        minting.token_url + "?sub=query&aud=api://orders",
+        json={"sub": "body", "tenant": "t-1", "roles": ["admin"]},
+    )
+    assert response.status_code == 200
+    claims = verified(minting, response.json()["access_token"], audience="api://orders")
+    assert (claims["sub"], claims["tenant"], claims["roles"]) == ("body", "t-1", ["admin"])
+    assert claims["aud"] == "api://orders"
+
+
+def test_token_endpoint_negative_ttl_mints_an_expired_token(
+    client: httpx.Client, minting: LocalIssuer
+) -> None:
+    """ttl=-3600 mints a token the verifier rejects as expired (past the leeway)."""
+    token = client.get(minting.token_url, params={"ttl": "-3600"}).json()["access_token"]
+    with pytest.raises(ExpiredTokenError):
+        verified(minting, token)
+
+
+@pytest.mark.parametrize(
+    ("query", "body", "message"),
+    [
+        ("user=alice", None, "unknown parameter 'user'"),
+        ("sub=a&sub=b", None, "given 2 times"),
+        ("ttl=soon", None, "ttl must be an integer"),
+        ("ttl=1e3", None, "ttl must be an integer"),
+        ("ttl=9999999999", None, "ttl must be within"),
+        ("alg=HS256", None, "unsupported algorithm 'HS256'"),
+        ("alg=ES384", None, "no held key can sign ES384"),
+        ("", b"[1, 2]", "JSON object of claims"),
+        ("", b"{not json", "JSON object of claims"),
+    ],
+)
+def test_token_endpoint_refuses_bad_requests(
+    client: httpx.Client,
+    minting: LocalIssuer,
+    query: str,
+    body: bytes | None,
+    message: str,
+) -> None:
+    """A request the endpoint cannot honour exactly is a 400 invalid_request saying why."""
+    url = f"{minting.token_url}?{query}"
+    response = client.get(url) if body is None else client.post(url, content=body)
+    assert response.status_code == 400
+    error = response.json()
+    assert error["error"] == "invalid_request"
+    assert message in error["error_description"]
+
+
+def test_token_endpoint_bodies_and_methods(client: httpx.Client, minting: LocalIssuer) -> None:
+    """A chunked body is read, an oversized one is 413, and methods besides GET/POST 405."""
+
+    def chunks() -> Iterator[bytes]:
+        yield b'{"sub": '
+        yield b'"chunked"}'
+
+    streamed = client.post(minting.token_url, content=chunks())
+    assert streamed.status_code == 200
+    assert parts(streamed.json()["access_token"])[1]["sub"] == "chunked"
+    too_big = client.post(minting.token_url, content=b" " * (64 * 1024 + 1))
+    assert too_big.status_code == 413
+    assert "body over 65536 bytes" in too_big.json()["error_description"]
+    put = client.put(minting.token_url)
+    assert put.status_code == 405 and put.headers["allow"] == "GET, POST"
+    assert client.get(minting.token_url).status_code == 200  # still serving
+
+
+def test_token_endpoint_tokens_fail_for_another_audience(
+    client: httpx.Client, minting: LocalIssuer
+) -> None:
+    """A token minted for one audience is refused by a verifier expecting another."""
+    token = client.get(minting.token_url, params={"aud": "api://a"}).json()["access_token"]
+    with pytest.raises(InvalidAudienceError):
+        verified(minting, token, audience="api://b")
