@@ -29,6 +29,7 @@ import math
 import threading
 from typing import Protocol, runtime_checkable
 
+from . import _fork
 from ._errors import ConfigurationError
 
 __all__ = [
@@ -92,6 +93,7 @@ class MemoryReplayStore:
         self._purged_to = -math.inf  # buckets before this one are gone
         self._evictions = 0
         self._lock = threading.Lock()
+        _fork.track(self)
 
     def first_use(self, key: bytes, expires_at: float, now: float) -> bool:
         """Record ``key`` until ``expires_at``; tell whether it was not already recorded.
@@ -128,6 +130,13 @@ class MemoryReplayStore:
         with self._lock:
             return len(self._expiry)
 
+    def after_fork_in_child(self) -> None:
+        """A fresh lock in a forked child (the parent's may have been held at the fork).
+
+        The proofs recorded so far are kept: they were used, whichever process used them.
+        """
+        self._lock = threading.Lock()
+
     def _purge(self, now: float) -> None:
         """Drop the buckets wholly past ``now``."""
         current = math.floor(now / _BUCKET_SECONDS)
@@ -155,8 +164,20 @@ class MemoryReplayStore:
         return live
 
 
-_default: MemoryReplayStore | None = None
-_default_guard = threading.Lock()
+class _Default:
+    """The process's replay store, made on first use under a fork-safe lock."""
+
+    def __init__(self) -> None:
+        self.store: MemoryReplayStore | None = None
+        self.lock = threading.Lock()
+        _fork.track(self)
+
+    def after_fork_in_child(self) -> None:
+        """A fresh lock in a forked child."""
+        self.lock = threading.Lock()
+
+
+_DEFAULT = _Default()
 
 
 def default_replay_store() -> MemoryReplayStore:
@@ -165,8 +186,7 @@ def default_replay_store() -> MemoryReplayStore:
     One per process, not per verifier: a verifier created per request (a misuse the key
     stores forgive) still refuses a replayed proof.
     """
-    global _default
-    with _default_guard:
-        if _default is None:
-            _default = MemoryReplayStore()
-        return _default
+    with _DEFAULT.lock:
+        if _DEFAULT.store is None:
+            _DEFAULT.store = MemoryReplayStore()
+        return _DEFAULT.store

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import threading
+import time
+import warnings
 
 import pytest
 
@@ -101,3 +105,43 @@ def test_invalid_size(max_entries: object) -> None:
 def test_memory_store_is_a_replay_store() -> None:
     """MemoryReplayStore satisfies the ReplayStore protocol."""
     assert isinstance(MemoryReplayStore(), ReplayStore)
+
+
+def test_a_forked_child_gets_a_fresh_lock() -> None:
+    """A lock held at the fork (by a thread the child does not have) is replaced in the
+    child; the recorded proofs are kept."""
+    store = MemoryReplayStore()
+    store.first_use(_key(1), expires_at=100.0, now=0.0)
+    assert store._lock.acquire(timeout=1)  # as if another thread held it at the fork
+    store.after_fork_in_child()
+    assert not store.first_use(_key(1), expires_at=100.0, now=1.0)
+    assert store.first_use(_key(2), expires_at=100.0, now=1.0)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="POSIX fork only")
+def test_a_real_fork_while_the_lock_is_held() -> None:
+    """A child forked while the store's lock is held can still record proofs."""
+    store = MemoryReplayStore()
+    assert store._lock.acquire(timeout=1)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # fork with threads (3.12+)
+            pid = os.fork()
+        if pid == 0:  # the child: exit at once, whatever happens
+            code = 1
+            try:
+                code = 0 if store.first_use(_key(1), expires_at=100.0, now=0.0) else 2
+            finally:
+                os._exit(code)
+    finally:
+        store._lock.release()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            assert os.waitstatus_to_exitcode(status) == 0
+            return
+        time.sleep(0.01)
+    os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
+    raise AssertionError("the forked child did not finish in time")
