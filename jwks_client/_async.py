@@ -16,7 +16,7 @@ from collections.abc import Callable, Collection, Iterable
 from concurrent.futures import Future
 from functools import partial
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 
@@ -24,6 +24,7 @@ from . import _fork
 from ._checker import Job, TokenChecker
 from ._claims import ClaimsPolicy
 from ._config import DEFAULT_LEEWAY
+from ._dpop import DPoP
 from ._engine import Background, Flow, Pause, Request, SharedStep, StaticJWKS, Wait
 from ._errors import JWKSClientError, KeySetUnavailableError
 from ._events import EventHook
@@ -37,13 +38,17 @@ from ._http import (
     transport_error,
 )
 from ._keys import KeyRing, PreparedKey
+from ._request import Headers
 from ._shared import AsyncSharedCache, shared_protocol
-from ._shell import KeyClientBase, VerifierBase
+from ._shell import DEFAULT_DPOP, KeyClientBase, VerifierBase
 from ._store import KeyStoreRegistry
 from ._token import MAX_TOKEN_LENGTH
 from ._transport import owned_async_client, shared_ssl_context
 from ._types import CachePolicy, Clock
 from ._values import Fetched, FetchPlan, NotModified, RawResponse
+
+if TYPE_CHECKING:
+    from cryptography.x509 import Certificate
 
 __all__ = ["AsyncJWKSClient", "AsyncVerifier", "verify_job"]
 
@@ -371,11 +376,19 @@ def _resume(flow: RefreshFlow, raw: RawResponse) -> httpx.Request | Fetched | No
 
 
 async def verify_job(
-    checker: TokenChecker, job: Job, policy: ClaimsPolicy, keys: AsyncJWKSClient, token: str | bytes
+    checker: TokenChecker,
+    job: Job,
+    policy: ClaimsPolicy,
+    keys: AsyncJWKSClient,
+    token: str | bytes,
+    *,
+    bound: bool = False,
 ) -> dict[str, Any]:
     """Verify a parsed (or recalled) token with the keys of ``keys``; return its claims.
 
     The body of every verifier's ``verify`` (single- and multi-issuer) once the job is made.
+    ``bound``: the caller checks a sender-constrained token's binding (``verify_request``);
+    otherwise such a token is refused.
 
     Raises:
         InvalidTokenError: the token is rejected (a subclass says why).
@@ -386,7 +399,7 @@ async def verify_job(
     if candidates is None:
         precheck = partial(checker.precheck, job, policy)
         candidates = await keys.candidates(job.alg, job.kid, precheck=precheck)
-    return checker.complete(job, candidates, policy, token)
+    return checker.complete(job, candidates, policy, token, bound=bound)
 
 
 class AsyncVerifier(VerifierBase[AsyncJWKSClient]):
@@ -394,6 +407,8 @@ class AsyncVerifier(VerifierBase[AsyncJWKSClient]):
 
     ``await verify(token)`` returns the token's claims, or raises an ``InvalidTokenError``
     subclass (answer 401) or a ``KeySetUnavailableError`` (answer 503).
+    ``await verify_request(method, url, headers)`` does the same for a whole request, with
+    the DPoP scheme and proof (RFC 9449) or a client certificate (RFC 8705).
 
     Args:
         issuer: the issuer URL; tokens' ``iss`` must equal it, and its discovery
@@ -422,6 +437,9 @@ class AsyncVerifier(VerifierBase[AsyncJWKSClient]):
             disables it). A remembered token skips parsing and the signature check; its
             claims are still validated on every call, and it is forgotten when its key
             leaves the key set or its ``exp`` passes.
+        dpop: how ``verify_request`` accepts DPoP-bound tokens (a :class:`DPoP`); the
+            default, ``DPoP()``, accepts the Bearer and the DPoP scheme, and None turns
+            DPoP off.
 
     Raises:
         ConfigurationError: an option is invalid.
@@ -449,6 +467,7 @@ class AsyncVerifier(VerifierBase[AsyncJWKSClient]):
         on_event: EventHook | None = None,
         store_registry: KeyStoreRegistry | None = None,
         shared_cache: AsyncSharedCache | None = None,
+        dpop: DPoP | None = DEFAULT_DPOP,
     ) -> None:
         super().__init__(
             issuer=issuer,
@@ -460,6 +479,7 @@ class AsyncVerifier(VerifierBase[AsyncJWKSClient]):
             max_token_length=max_token_length,
             clock=clock,
             verified_token_cache_size=verified_token_cache_size,
+            dpop=dpop,
         )
         # With a fixed jwks_uri the issuer is only compared with ``iss``; it need not
         # be a URL (some issuers, e.g. "accounts.google.com", are not).
@@ -495,6 +515,61 @@ class AsyncVerifier(VerifierBase[AsyncJWKSClient]):
             job = checker.begin(token)
             return await verify_job(checker, job, self._claims_policy, self._keys, token)
         except JWKSClientError as exc:
+            checker.rejected(exc)
+            raise
+
+    async def verify_request(
+        self,
+        method: str,
+        url: str,
+        headers: Headers,
+        *,
+        client_cert: str | bytes | Certificate | None = None,
+    ) -> dict[str, Any]:
+        """Verify a request's access token, and its DPoP proof or client certificate.
+
+        Reads ``Authorization`` (the ``Bearer`` or ``DPoP`` scheme) and ``DPoP`` from
+        ``headers``, verifies the token as :meth:`verify` does, then its binding: a
+        DPoP-bound token (``cnf.jkt``) needs the DPoP scheme and a valid proof for this
+        method and URL (RFC 9449); a certificate-bound token (``cnf["x5t#S256"]``) needs
+        ``client_cert`` (RFC 8705). ``jwks_client.challenge_for(exc)`` gives the answer
+        to a rejection.
+
+        Args:
+            method: the request method, as sent (``"GET"``).
+            url: the request URL as the client addressed it (scheme, host, path; the
+                query and fragment are ignored).
+            headers: the request's header fields: a mapping or an iterable of
+                ``(name, value)`` pairs, str or bytes.
+            client_cert: the TLS client certificate, PEM (str or bytes), DER bytes or a
+                ``cryptography.x509.Certificate``, when the connection has one.
+
+        Returns:
+            The token's claims.
+
+        Raises:
+            MissingTokenError: no credentials, or a scheme this verifier does not accept.
+            InvalidRequestError: a malformed or repeated ``Authorization`` or ``DPoP``.
+            InvalidDPoPProofError: the proof is missing, invalid or replayed
+                (``UseDPoPNonceError``: it needs the nonce the error carries).
+            InvalidTokenBindingError: the token's binding does not hold.
+            InvalidTokenError: the token is rejected (a subclass says why).
+            KeySetUnavailableError: the issuer's keys could not be obtained.
+        """
+        checker = self._checker
+        requests = self._requests
+        credentials = None
+        try:
+            credentials = requests.credentials(headers)
+            token = credentials.token
+            job = checker.begin(token)
+            proof = requests.check(credentials, job.claims, method, url, client_cert)
+            policy = self._claims_policy
+            claims = await verify_job(checker, job, policy, self._keys, token, bound=True)
+            requests.complete(proof)
+            return claims
+        except JWKSClientError as exc:
+            requests.annotate(exc, credentials)
             checker.rejected(exc)
             raise
 

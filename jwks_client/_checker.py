@@ -39,6 +39,7 @@ from cachetools import TLRUCache
 from . import _fork
 from ._claims import ClaimsPolicy, validate_claims
 from ._config import TokenRules
+from ._dpop import refuse_bound
 from ._errors import ConfigurationError, JWKSClientError
 from ._events import Stats
 from ._keys import PreparedKey
@@ -194,13 +195,20 @@ class TokenChecker:
         candidates: tuple[PreparedKey, ...],
         policy: ClaimsPolicy,
         token: str | bytes,
+        *,
+        bound: bool = False,
     ) -> dict[str, Any]:
         """Verify ``job`` (made from ``token``) with ``candidates`` under ``policy``; return
         the claims.
 
+        A sender-constrained token (``cnf.jkt`` or ``cnf["x5t#S256"]``) is refused unless
+        ``bound`` says its binding is checked by the caller (``verify_request``).
+
         Raises:
             InvalidTokenError: the token is rejected (a subclass says why).
         """
+        if not bound and "cnf" in job.claims:
+            refuse_bound(job.claims)
         if type(job) is Recalled:
             claims = self._serve_recalled(job, candidates, policy)
             if claims is not None:

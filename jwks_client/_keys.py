@@ -61,6 +61,7 @@ __all__ = [
     "KeyRing",
     "PreparedKey",
     "SkippedKey",
+    "judge_key",
     "parse_jwks",
 ]
 
@@ -353,15 +354,33 @@ def parse_jwks(document: object, *, max_keys: int = MAX_KEYS) -> KeyRing:
     keys: list[PreparedKey] = []
     skipped: list[SkippedKey] = []
     for index, entry in enumerate(entries):
-        try:
-            keys.append(_prepare(entry))
-        except _Unusable as exc:
-            skipped.append(SkippedKey(index, _kid_of(entry), str(exc)))
-        except Exception as exc:  # a foreign import error: the key is skipped, never raised
-            text = clipped(str(exc), SHOWN_LONG_CHARS)
-            reason = f"could not be imported: {type(exc).__name__}: {text}"
-            skipped.append(SkippedKey(index, _kid_of(entry), reason))
+        judged = judge_key(entry, index)
+        if isinstance(judged, PreparedKey):
+            keys.append(judged)
+        else:
+            skipped.append(judged)
     return KeyRing(keys=tuple(keys), skipped=tuple(skipped))
+
+
+def judge_key(entry: object, index: int = 0) -> PreparedKey | SkippedKey:
+    """Import one JWK under the key policy of this module, or say why it is unusable.
+
+    The rules are those of a JWKS entry (see the module docstring): a public asymmetric
+    key fit for signatures, of a sound size or on its curve. Nothing is raised, whatever
+    the value.
+
+    Args:
+        entry: a decoded JSON value (a JWK when usable).
+        index: its position in a document, recorded in the ``SkippedKey``.
+    """
+    try:
+        return _prepare(entry)
+    except _Unusable as exc:
+        return SkippedKey(index, _kid_of(entry), str(exc))
+    except Exception as exc:  # a foreign import error: the key is skipped, never raised
+        text = clipped(str(exc), SHOWN_LONG_CHARS)
+        reason = f"could not be imported: {type(exc).__name__}: {text}"
+        return SkippedKey(index, _kid_of(entry), reason)
 
 
 def _kid_of(entry: object) -> str | None:
