@@ -39,7 +39,7 @@ from ._http import (
 )
 from ._keys import KeyRing, PreparedKey
 from ._request import Headers
-from ._shared import AsyncSharedCache, shared_protocol
+from ._shared import DOWN, AsyncSharedCache, Write, shared_protocol
 from ._shell import DEFAULT_DPOP, KeyClientBase, VerifierBase
 from ._store import KeyStoreRegistry
 from ._token import MAX_TOKEN_LENGTH
@@ -185,6 +185,16 @@ class AsyncJWKSClient(KeyClientBase):
             KeySetUnavailableError: the refresh failed (the cached keys are kept).
         """
         return await self._drive(self._engine.refresh())
+
+    async def record_fleet_wide(self, op: Write) -> Any:
+        """Perform a write on the shared cache (``DOWN`` when there is none, or it fails).
+
+        Used by the verifiers to record DPoP proofs fleet-wide.
+        """
+        cache = self._shared_cache
+        if cache is None:
+            return DOWN
+        return await cache.perform(op)
 
     async def join_background(self, timeout: float = 10.0) -> bool:
         """Wait for a background refresh in flight, if any, to land (tests, demos).
@@ -480,6 +490,7 @@ class AsyncVerifier(VerifierBase[AsyncJWKSClient]):
             clock=clock,
             verified_token_cache_size=verified_token_cache_size,
             dpop=dpop,
+            shared=shared_protocol(shared_cache, asynchronous=True),
         )
         # With a fixed jwks_uri the issuer is only compared with ``iss``; it need not
         # be a URL (some issuers, e.g. "accounts.google.com", are not).
@@ -566,7 +577,9 @@ class AsyncVerifier(VerifierBase[AsyncJWKSClient]):
             proof = requests.check(credentials, job.claims, method, url, client_cert)
             policy = self._claims_policy
             claims = await verify_job(checker, job, policy, self._keys, token, bound=True)
-            requests.complete(proof)
+            record = requests.complete(proof)
+            if record is not None:
+                requests.settle(await self._keys.record_fleet_wide(record))
             return claims
         except JWKSClientError as exc:
             requests.annotate(exc, credentials)

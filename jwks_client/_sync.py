@@ -37,7 +37,7 @@ from ._http import (
 )
 from ._keys import KeyRing, PreparedKey
 from ._request import Headers
-from ._shared import SharedCache, shared_protocol
+from ._shared import DOWN, SharedCache, Write, shared_protocol
 from ._shell import DEFAULT_DPOP, KeyClientBase, VerifierBase
 from ._store import KeyStoreRegistry
 from ._token import MAX_TOKEN_LENGTH
@@ -235,6 +235,16 @@ class JWKSClient(KeyClientBase):
             KeySetUnavailableError: the refresh failed (the cached keys are kept).
         """
         return self._drive(self._engine.refresh())
+
+    def record_fleet_wide(self, op: Write) -> Any:
+        """Perform a write on the shared cache (``DOWN`` when there is none, or it fails).
+
+        Used by the verifiers to record DPoP proofs fleet-wide.
+        """
+        cache = self._shared_cache
+        if cache is None:
+            return DOWN
+        return cache.perform(op)
 
     def join_background(self, timeout: float = 10.0) -> bool:
         """Wait for a background refresh in flight, if any, to land (tests, demos).
@@ -467,6 +477,7 @@ class Verifier(VerifierBase[JWKSClient]):
             clock=clock,
             verified_token_cache_size=verified_token_cache_size,
             dpop=dpop,
+            shared=shared_protocol(shared_cache, asynchronous=False),
         )
         # With a fixed jwks_uri the issuer is only compared with ``iss``; it need not
         # be a URL (some issuers, e.g. "accounts.google.com", are not).
@@ -553,7 +564,9 @@ class Verifier(VerifierBase[JWKSClient]):
             proof = requests.check(credentials, job.claims, method, url, client_cert)
             policy = self._claims_policy
             claims = verify_job(checker, job, policy, self._keys, token, bound=True)
-            requests.complete(proof)
+            record = requests.complete(proof)
+            if record is not None:
+                requests.settle(self._keys.record_fleet_wide(record))
             return claims
         except JWKSClientError as exc:
             requests.annotate(exc, credentials)
