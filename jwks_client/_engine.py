@@ -179,15 +179,34 @@ def unavailable(error: KeySetUnavailableError | None, *, label: str) -> KeySetUn
     return error.clone()
 
 
-def rejection(decision: Reject, *, kid: str | None, alg: str, label: str) -> JWKSClientError:
-    """The exception for a policy rejection (a fresh instance, safe to raise anywhere)."""
+def rejection(
+    decision: Reject,
+    *,
+    kid: str | None,
+    alg: str | None,
+    label: str,
+    from_cache: bool = False,
+) -> JWKSClientError:
+    """The exception for a policy rejection (a fresh instance, safe to raise anywhere).
+
+    ``from_cache`` says the lookup made no request (the cooldown, or a kid a refresh
+    found absent): the message says so, since a test suite meeting it often holds keys
+    from an earlier test.
+    """
     error = decision.error
     if decision.reason is RejectReason.UNAVAILABLE:
         return unavailable(error, label=label)
     what = f"kid {kid!r}" if kid is not None else "a kid-less token"
-    message = f"no key for {what} with alg {alg} in the key set of {label}"
+    with_alg = f" with alg {alg}" if alg is not None else ""
+    message = f"no key for {what}{with_alg} in the key set of {label}"
     if error is not None:
         message += f" (the last refresh failed: {error})"
+    if from_cache:
+        message += (
+            "; refused from the cached set without a request (an unknown kid refreshes "
+            "the set at most once per refresh_cooldown, and kids a refresh found absent "
+            "are remembered)"
+        )
     return KeyNotFoundError(message, kid=kid, alg=alg)
 
 
@@ -252,7 +271,7 @@ class KeyEngine:
 
     # --- the hot path ------------------------------------------------------------------
 
-    def fresh_candidates(self, alg: str, kid: str | None) -> tuple[PreparedKey, ...] | None:
+    def fresh_candidates(self, alg: str | None, kid: str | None) -> tuple[PreparedKey, ...] | None:
         """The candidates when the set is fresh and nothing is due (a hit), else None.
 
         None sends the caller to :meth:`resolve`, which decides; this method never does.
@@ -274,7 +293,7 @@ class KeyEngine:
 
     def resolve(
         self,
-        alg: str,
+        alg: str | None,
         kid: str | None,
         precheck: Callable[[float], None] | None = None,
     ) -> Flow[tuple[PreparedKey, ...]]:
@@ -461,7 +480,7 @@ class KeyEngine:
                 self._counts[name] += 1
 
     def _lookup(
-        self, alg: str, kid: str | None, now: float
+        self, alg: str | None, kid: str | None, now: float
     ) -> tuple[CacheState, tuple[PreparedKey, ...], Decision | None]:
         """Candidates for alg/kid and what to do; ``None`` means "serve, nothing else"."""
         store = self._store
@@ -486,7 +505,7 @@ class KeyEngine:
         return state, found, decision
 
     def _rejection(
-        self, decision: Reject, alg: str, kid: str | None, waited: bool = False
+        self, decision: Reject, alg: str | None, kid: str | None, waited: bool = False
     ) -> JWKSClientError:
         if decision.reason is RejectReason.KEY_NOT_FOUND:
             if not waited:
@@ -495,7 +514,7 @@ class KeyEngine:
                 # Only a refresh that succeeded confirms a kid absent; after a failed one
                 # nobody knows (and the policy says keys-unavailable).
                 self._store.remember_absent(kid)
-        return rejection(decision, kid=kid, alg=alg, label=self.label())
+        return rejection(decision, kid=kid, alg=alg, label=self.label(), from_cache=not waited)
 
     def _refresh(
         self,

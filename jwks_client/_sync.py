@@ -24,7 +24,7 @@ from ._config import DEFAULT_LEEWAY
 from ._deadline import ExchangeDeadline
 from ._dpop import DPoP
 from ._engine import Background, Flow, Pause, Request, SharedStep, StaticJWKS, Wait
-from ._errors import JWKSClientError, KeySetUnavailableError
+from ._errors import ConfigurationError, JWKSClientError, KeySetUnavailableError
 from ._events import EventHook
 from ._http import (
     DEFAULT_MAX_RESPONSE_BYTES,
@@ -188,18 +188,23 @@ class JWKSClient(KeyClientBase):
         if self._owns_client:
             self._http = None
 
-    def get_key(self, kid: str | None, alg: str) -> PreparedKey:
+    def get_key(self, kid: str | None, alg: str | None = None) -> PreparedKey:
         """Return the first key that matches ``kid`` and ``alg``.
+
+        Without ``alg``, the first key published with ``kid``, whatever algorithms it
+        verifies (a kid is then required).
 
         Raises:
             KeyNotFoundError: no such key, even after the allowed refresh.
             KeySetUnavailableError: the key set could not be obtained.
         """
+        if alg is None and kid is None:
+            raise ConfigurationError("get_key needs a kid when no alg is given")
         return self.candidates(alg, kid)[0]
 
     def candidates(
         self,
-        alg: str,
+        alg: str | None,
         kid: str | None,
         *,
         precheck: Callable[[float], None] | None = None,
@@ -207,7 +212,8 @@ class JWKSClient(KeyClientBase):
         """Return every key that may verify a token with ``alg``/``kid`` (never empty).
 
         Args:
-            alg, kid: from the token's header.
+            alg, kid: from the token's header (``alg`` None: the keys of ``kid`` for any
+                algorithm).
             precheck: called with the current time before a refresh is spent on an
                 unknown kid; raise from it to refuse the token without the refresh.
 
