@@ -446,3 +446,49 @@ def test_refresh_ahead_renews_once_for_the_fleet(
     assert issuer.request_count("jwks") == 2
     fetched = {v.jwks_client.state.fetched_at for v in processes}
     assert fetched == {clock()}
+
+
+def test_redis_dying_mid_run_and_coming_back(issuer: LocalIssuer, clock: FakeClock) -> None:
+    """A Redis killed mid-run leaves verification working; once restarted on its port,
+    the cache is used again (the client reconnects)."""
+    from tests.redis_support import RedisServer, _free_port
+
+    server = RedisServer(_free_port())
+    server.start()
+    client = redis.Redis.from_url(server.url)
+    cache = RedisKeyCache(client, retry_after=0.05)
+    made: list[Verifier] = []
+
+    def process() -> Verifier:
+        verifier = Verifier(
+            issuer.issuer,
+            audience=AUD,
+            require_https=False,
+            clock=clock,
+            cache_policy=POLICY,
+            shared_cache=cache,
+            store_registry=KeyStoreRegistry(),
+        )
+        made.append(verifier)
+        return verifier
+
+    try:
+        process().verify(issuer.token())
+        assert issuer.request_count("jwks") == 1
+        server.stop()
+        assert process().verify(issuer.token())["sub"] == "user-1"  # fetched on its own
+        assert issuer.request_count("jwks") == 2 and not cache.available
+        server.start()  # empty: the fleet's set is gone with the old server
+        for _ in range(100):  # bounded: the breaker reopens after retry_after
+            process().verify(issuer.token())
+            if cache.available:
+                break
+        assert cache.available
+        before = issuer.request_count("jwks")
+        assert process().verify(issuer.token())["sub"] == "user-1"
+        assert issuer.request_count("jwks") == before  # served from Redis again
+    finally:
+        for verifier in made:
+            verifier.close()
+        client.close()
+        server.stop()
