@@ -326,7 +326,7 @@ class KeyEngine:
                 return found
             if isinstance(decision, Reject):
                 error = self._rejection(decision, alg, kid, waited)
-                if waited and kid is not None and isinstance(error, KeyNotFoundError):
+                if self._confirms_absent(waited, decision) and kid is not None:
                     yield from self._share_absent(kid, now)
                 raise error
             assert isinstance(decision, Refresh)
@@ -510,11 +510,19 @@ class KeyEngine:
         if decision.reason is RejectReason.KEY_NOT_FOUND:
             if not waited:
                 self._count("rate_limited")
-            elif kid is not None and decision.error is None:
-                # Only a refresh that succeeded confirms a kid absent; after a failed one
-                # nobody knows (and the policy says keys-unavailable).
+            elif kid is not None and self._confirms_absent(waited, decision):
                 self._store.remember_absent(kid)
         return rejection(decision, kid=kid, alg=alg, label=self.label(), from_cache=not waited)
+
+    def _confirms_absent(self, waited: bool, decision: Reject) -> bool:
+        """Whether this rejection confirms the kid absent: only right after a refresh that
+        heard from the issuer (not a failed one, nor a set or a "not now" from the fleet)."""
+        return (
+            waited
+            and decision.reason is RejectReason.KEY_NOT_FOUND
+            and decision.error is None
+            and self._store.confirmed
+        )
 
     def _refresh(
         self,
@@ -579,7 +587,7 @@ class KeyEngine:
         assert names is not None
         forced = mode is RefreshMode.FORCED
         now = self._clock()
-        wanted: tuple[str, ...] = (names.keys, names.attempt, names.backoff)
+        wanted: tuple[str, ...] = (names.keys, names.attempt, names.backoff, names.lock)
         if forced and kid is not None:
             wanted += (names.absent(kid),)
         view = yield from self._read_view(wanted, now)
@@ -620,11 +628,25 @@ class KeyEngine:
                 self._shared_failed()
                 break
             if got:
+                # The previous holder may have published between our read and our lock.
+                now = self._clock()
+                view = yield from self._read_view(
+                    (names.keys, names.attempt, names.backoff, names.lock), now
+                )
+                if view is not None and has_news(view, seen.keys, observed):
+                    decision = plan_lead(
+                        observed, view, now=now, forced=forced, kid=kid, config=self.config
+                    )
+                    if isinstance(decision, (Adopt, Limit)):
+                        yield SharedStep(Release(names.lock, token))
+                        return decision
                 yield from self._fetch_and_publish(claim, plan, token, seen.keys)
                 return None
             yield Pause(shared.poll_interval)
             now = self._clock()
-            view = yield from self._read_view((names.keys, names.attempt, names.backoff), now)
+            view = yield from self._read_view(
+                (names.keys, names.attempt, names.backoff, names.lock), now
+            )
             if view is None:
                 break
             if has_news(view, seen.keys, observed) or (
