@@ -414,7 +414,7 @@ def run_fleet(
             def measured(
                 name: str, tokens: list[list[str]], duration: float = 0.0, settle: float = 0.0
             ) -> None:
-                before = issuer_counts(issuer)
+                before, seen = issuer_counts(issuer), len(issuer.requests())
                 rows = fleet.step(name, tokens, duration)
                 # Requests a step caused after its verifications (a background refresh)
                 # still count for it: the window ends when the next step begins.
@@ -423,13 +423,16 @@ def run_fleet(
                 outcomes: Counter[str] = Counter()
                 for row in rows:
                     outcomes.update(row["outcomes"])
+                began = min(r["started"] for r in rows)
                 steps[name] = {
                     "discovery": after[0] - before[0],
                     "jwks": after[1] - before[1],
                     "outcomes": dict(outcomes),
-                    "span_s": round(
-                        max(r["ended"] for r in rows) - min(r["started"] for r in rows), 3
-                    ),
+                    "span_s": round(max(r["ended"] for r in rows) - began, 3),
+                    # When each request arrived (seconds from the step's first verify).
+                    "requests": [
+                        [round(r.time - began, 3), r.path] for r in issuer.requests()[seen:]
+                    ],
                 }
                 log(f"    K={k} {name}: {steps[name]}")
 
