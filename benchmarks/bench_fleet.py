@@ -3,12 +3,13 @@ key cache on Redis, and what the issuer sees.
 
 Everything runs on this machine, on the real clock: a ``redis-server`` started here on a
 free 127.0.0.1 port (stopped by its pid at the end, also on errors) and a
-:class:`~jwks_client.testing.LocalIssuer` whose responses say ``max-age=3``.
+:class:`~jwks_client.testing.LocalIssuer` whose responses say ``max-age=3``. The waits
+between steps are real (bounded) sleeps: the rules under test run on the clock.
 
 **The fleet** (:func:`fleet`): for each K and for ``shared_cache`` off and on, K worker
 processes are spawned (``multiprocessing``, spawn). Each builds a ``Verifier`` (a short
-policy, :func:`fleet_policy`: a 1 s unknown-kid cooldown, the issuer's 3 s lifetimes
-taken as they come, refresh ahead at 80%),
+policy, :class:`Timing`: a 1 s unknown-kid cooldown, the issuer's 3 s lifetimes taken as
+they come, refresh ahead at 80%; ``--quick``: 0.5 s and 2 s),
 reports ready and then runs the steps the parent sends it, every step starting on a
 barrier of the K workers so that they act at once. The parent counts the issuer's
 discovery and JWKS requests per step, from the start of a step to the start of the next:
@@ -16,7 +17,8 @@ discovery and JWKS requests per step, from the start of a step to the start of t
 * **cold start**: every worker verifies a token (nothing cached anywhere);
 * **rotation**: after the cooldown, the issuer rotates to a new key and every worker
   verifies a token signed with it (an unknown kid: a forced refresh);
-* **one lifetime**: every worker verifies the new token every 20 ms for 3.25 s, across
+* **one lifetime**: every worker verifies the new token every 20 ms for 3.25 s (the
+  lifetime and a margin), across
   the point where the set (fetched by the rotation) expires; refresh ahead renews it;
 * **random-kid flood**: after the cooldown, every worker verifies N tokens whose kids
   are random (valid claims, a real signature by the issuer's key).
@@ -57,6 +59,7 @@ import traceback
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -65,10 +68,6 @@ if TYPE_CHECKING:
 
 AUDIENCE = "https://api.example.com"
 ALG = "RS256"
-#: The fleet verifiers' unknown-kid cooldown (seconds).
-COOLDOWN = 1.0
-#: The lifetime the fleet issuer's responses advertise (``max-age``, seconds).
-LIFETIME = 3
 #: Slack added to real waits so that a deadline has surely passed.
 MARGIN = 0.25
 #: How often a worker verifies during the lifetime step (seconds).
@@ -89,13 +88,36 @@ COLD_KINDS = ("warm Redis", "cold Redis", "no Redis")
 SPAWN = multiprocessing.get_context("spawn")
 
 
-def fleet_policy() -> Any:
-    """The fleet verifiers' cache policy: short, so a fleet's whole life fits in seconds."""
-    from jwks_client import CachePolicy
+#: The fleet's refresh ahead, a fraction of a set's lifetime.
+REFRESH_AHEAD = 0.8
 
-    return CachePolicy(
-        default_ttl=LIFETIME, min_ttl=1, refresh_cooldown=COOLDOWN, refresh_ahead=0.8
-    )
+
+@dataclass(frozen=True)
+class Timing:
+    """The clock of a fleet: short, so that its whole life fits in seconds.
+
+    Attributes:
+        cooldown: the verifiers' unknown-kid cooldown (``refresh_cooldown``).
+        lifetime: the ``max-age`` of the issuer's responses (whole seconds).
+    """
+
+    cooldown: float = 1.0
+    lifetime: int = 3
+
+    def policy(self) -> Any:
+        """The fleet verifiers' cache policy (refresh ahead at 80% of a lifetime)."""
+        from jwks_client import CachePolicy
+
+        return CachePolicy(
+            default_ttl=self.lifetime,
+            min_ttl=1,
+            refresh_cooldown=self.cooldown,
+            refresh_ahead=REFRESH_AHEAD,
+        )
+
+
+#: The timing of the quick plan.
+QUICK_TIMING = Timing(cooldown=0.5, lifetime=2)
 
 
 # --- a redis-server of our own ------------------------------------------------------------
@@ -233,6 +255,7 @@ def fleet_worker(
     index: int,
     redis_url: str | None,
     issuer: str,
+    timing: Timing,
     commands: Any,
     results: Any,
     barrier: Any,
@@ -259,7 +282,7 @@ def fleet_worker(
             issuer,
             audience=AUDIENCE,
             require_https=False,
-            cache_policy=fleet_policy(),
+            cache_policy=timing.policy(),
             shared_cache=shared,
         ) as verifier:
             results.put(("ready", index, os.getpid()))
@@ -293,7 +316,7 @@ def fleet_worker(
 class Fleet:
     """K worker processes and their queues, driven by the parent; always stopped by pid."""
 
-    def __init__(self, k: int, redis_url: str | None, issuer: str) -> None:
+    def __init__(self, k: int, redis_url: str | None, issuer: str, timing: Timing) -> None:
         self.k = k
         self.results: Any = SPAWN.Queue()
         self.barrier = SPAWN.Barrier(k)
@@ -301,7 +324,7 @@ class Fleet:
         self.processes = [
             SPAWN.Process(
                 target=fleet_worker,
-                args=(i, redis_url, issuer, self.commands[i], self.results, self.barrier),
+                args=(i, redis_url, issuer, timing, self.commands[i], self.results, self.barrier),
                 name=f"fleet-worker-{i}",
                 daemon=True,
             )
@@ -384,7 +407,11 @@ def _random_kid_tokens(issuer: LocalIssuer, n: int) -> list[str]:
 
 
 def run_fleet(
-    k: int, redis: RedisServer | None, flood: int, log: Callable[[str], None]
+    k: int,
+    redis: RedisServer | None,
+    flood: int,
+    timing: Timing,
+    log: Callable[[str], None] = lambda _: None,
 ) -> dict[str, Any]:
     """One fleet of ``k`` workers, shared cache on (``redis`` given) or off, all four steps.
 
@@ -399,14 +426,15 @@ def run_fleet(
     from jwks_client.testing import LocalIssuer
 
     steps: dict[str, dict[str, Any]] = {}
-    with LocalIssuer(algorithms=(ALG,), cache_control=f"max-age={LIFETIME}") as issuer:
+    cooldown, lifetime = timing.cooldown, timing.lifetime
+    with LocalIssuer(algorithms=(ALG,), cache_control=f"max-age={lifetime}") as issuer:
         if redis is not None:
             client = redis.client()
             try:
                 client.flushall()
             finally:
                 client.close()
-        fleet = Fleet(k, redis.url if redis is not None else None, issuer.issuer)
+        fleet = Fleet(k, redis.url if redis is not None else None, issuer.issuer, timing)
         try:
             start_s = fleet.start()
             token = issuer.token({"sub": "fleet"}, expires_in=600)
@@ -437,11 +465,11 @@ def run_fleet(
                 log(f"    K={k} {name}: {steps[name]}")
 
             # Each wait lets the unknown-kid cooldown since the last fetch pass.
-            measured("cold start", [[token]] * k, settle=COOLDOWN + MARGIN)
+            measured("cold start", [[token]] * k, settle=cooldown + MARGIN)
             new_kid = issuer.rotate(ALG)
             rotated = issuer.token({"sub": "fleet"}, kid=new_kid, expires_in=600)
             measured("rotation", [[rotated]] * k)
-            measured("one lifetime", [[rotated]] * k, LIFETIME + MARGIN, COOLDOWN + MARGIN)
+            measured("one lifetime", [[rotated]] * k, lifetime + MARGIN, cooldown + MARGIN)
             measured("random-kid flood", [_random_kid_tokens(issuer, flood) for _ in range(k)])
             stats: Counter[str] = Counter()
             for row in fleet.finish():
@@ -676,6 +704,7 @@ def fleet(
     warm_rounds: int,
     warm_per_round: int,
     cold_runs: int,
+    timing: Timing = Timing(),
     log: Callable[[str], None] = lambda _: None,
 ) -> dict[str, Any]:
     """Every fleet of the plan, the warm-verify timing and the cold processes, on one
@@ -686,6 +715,7 @@ def fleet(
         flood: random-kid tokens per worker in the flood step.
         warm_rounds, warm_per_round: the warm-verify timing's rounds and calls per round.
         cold_runs: measured rounds of cold processes (after one warm-up round).
+        timing: the fleets' cooldown and lifetime.
         log: where progress lines go.
 
     Raises:
@@ -694,10 +724,10 @@ def fleet(
     _compile()
     out: dict[str, Any] = {
         "policy": {
-            "refresh_cooldown": COOLDOWN,
-            "max_age": LIFETIME,
-            "refresh_ahead": 0.8,
-            "lifetime_step_s": LIFETIME + MARGIN,
+            "refresh_cooldown": timing.cooldown,
+            "max_age": timing.lifetime,
+            "refresh_ahead": REFRESH_AHEAD,
+            "lifetime_step_s": timing.lifetime + MARGIN,
         },
         "flood_per_worker": flood,
         "fleets": [],
@@ -707,7 +737,8 @@ def fleet(
             for shared in (False, True):
                 log(f"  fleet K={k}, shared_cache {'on' if shared else 'off'} ...")
                 try:
-                    out["fleets"].append(run_fleet(k, server if shared else None, flood, log))
+                    redis = server if shared else None
+                    out["fleets"].append(run_fleet(k, redis, flood, timing, log))
                 except Exception as exc:  # one broken fleet must not sink the others
                     out["fleets"].append(
                         {"k": k, "shared_cache": shared, "error": f"{type(exc).__name__}: {exc}"}

@@ -74,6 +74,7 @@ class Plan:
     fleet_sizes: tuple[int, ...]
     fleet_flood: int
     fleet_cold_runs: int
+    fleet_timing: bench_fleet.Timing
 
 
 QUICK = Plan(
@@ -95,6 +96,7 @@ QUICK = Plan(
     fleet_sizes=(1, 4),
     fleet_flood=100,
     fleet_cold_runs=3,
+    fleet_timing=bench_fleet.QUICK_TIMING,
 )
 FULL = Plan(
     rounds=100,
@@ -115,6 +117,7 @@ FULL = Plan(
     fleet_sizes=(1, 4, 16),
     fleet_flood=200,
     fleet_cold_runs=15,
+    fleet_timing=bench_fleet.Timing(),
 )
 
 
@@ -572,6 +575,7 @@ def fleet(plan: Plan) -> dict[str, Any]:
             warm_rounds=plan.rounds,
             warm_per_round=plan.per_round,
             cold_runs=plan.fleet_cold_runs,
+            timing=plan.fleet_timing,
             log=log,
         )
     except Exception as exc:  # no redis-server must not sink the rest of the run
