@@ -3,8 +3,8 @@
     .venv/bin/python benchmarks/run.py [--quick] [--json PATH]
 
 Prints Markdown tables and writes every figure to JSON (default
-``benchmarks/results/latest.json``). ``--quick`` finishes in under a minute on a
-two-core machine; the full run takes a few minutes (more the first time, when it
+``benchmarks/results/latest.json``). ``--quick`` finishes in about a minute and a half
+on a two-core machine; the full run takes a few minutes (more the first time, when it
 generates and caches 1,000 RSA keys). See ``benchmarks/README.md``.
 """
 
@@ -741,7 +741,7 @@ def fleet_failures(result: dict[str, Any]) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark; return the exit status (1 if a check of the run failed)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="a smaller run, under a minute")
+    parser.add_argument("--quick", action="store_true", help="a smaller run (about 90 s)")
     parser.add_argument("--json", type=Path, default=DEFAULT_JSON, help="where to write JSON")
     parser.add_argument(
         "--keep-gc", action="store_true", help="leave the garbage collector on while timing"
