@@ -26,6 +26,7 @@ if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
 
 import bench_coldstart  # noqa: E402
+import bench_dpop  # noqa: E402
 import bench_fleet  # noqa: E402
 import bench_hotpath  # noqa: E402
 import bench_peers  # noqa: E402
@@ -735,6 +736,51 @@ def fleet_failures(result: dict[str, Any]) -> list[str]:
     return failed
 
 
+# --- DPoP requests ------------------------------------------------------------------------------
+
+
+def dpop_section(plan: Plan, keep_gc: bool) -> dict[str, Any]:
+    """verify_request with DPoP against two floors, beside bearer verification."""
+    log("timing DPoP requests ...")
+    return asyncio.run(
+        bench_dpop.dpop_table(
+            bench_dpop.COMBOS, rounds=plan.rounds, per_round=plan.per_round, keep_gc=keep_gc
+        )
+    )
+
+
+def print_dpop(result: dict[str, Any]) -> None:
+    """The DPoP table: µs (p90) and the ratio to floor+parse x2, per pair of algorithms."""
+    pairs = list(result)
+    names = list(result[pairs[0]])
+    print("\n### DPoP requests: median µs (p90) / ratio to floor+parse x2\n")
+    body = []
+    for name in names:
+        cells = [name]
+        for pair in pairs:
+            row = result[pair][name]
+            cells.append(
+                f"{fmt_us(row['median_us'])} ({fmt_us(row['p90_us'])}) / "
+                f"{fmt_ratio(row['ratio_to_floor_parse2'])}"
+            )
+        body.append(cells)
+    print(table(["contender", *pairs], body))
+    print(f"\nTarget: verify_request with DPoP at most {TARGET}x floor+parse x2.\n")
+    print(
+        table(
+            ["", *pairs],
+            [
+                [name]
+                + [
+                    f"{'meets' if r <= TARGET else 'misses'} ({r:.2f}x)"
+                    for r in (result[pair][name]["ratio_to_floor_parse2"] for pair in pairs)
+                ]
+                for name in (bench_dpop.DPOP, bench_dpop.ASYNC_DPOP)
+            ],
+        )
+    )
+
+
 # --- main -------------------------------------------------------------------------------------
 
 
@@ -748,8 +794,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--sections",
-        default="table,anatomy,scenarios,coldstart,fleet",
-        help="comma-separated subset of: table, anatomy, scenarios, coldstart, fleet",
+        default="table,anatomy,scenarios,coldstart,dpop,fleet",
+        help="comma-separated subset of: table, anatomy, scenarios, coldstart, dpop, fleet",
     )
     args = parser.parse_args(argv)
     plan = QUICK if args.quick else FULL
@@ -814,6 +860,9 @@ def main(argv: list[str] | None = None) -> int:
             report["coldstart"] = coldstart(plan)
             print_coldstart(report["coldstart"])
             failed += coldstart_failures(report["coldstart"])
+        if "dpop" in sections:
+            report["dpop"] = dpop_section(plan, args.keep_gc)
+            print_dpop(report["dpop"])
         if "fleet" in sections:
             report["fleet"] = fleet(plan)
             print_fleet(report["fleet"])

@@ -13,6 +13,8 @@ import importlib as _importlib
 import typing as _typing
 
 from ._cache_control import Freshness
+from ._challenge import Challenge, challenge_for
+from ._dpop import DPoP
 from ._errors import (
     AlgorithmNotAllowedError,
     ConfigurationError,
@@ -22,9 +24,12 @@ from ._errors import (
     HTTPStatusError,
     InvalidAudienceError,
     InvalidClaimError,
+    InvalidDPoPProofError,
     InvalidIssuerError,
     InvalidKeySetError,
+    InvalidRequestError,
     InvalidSignatureError,
+    InvalidTokenBindingError,
     InvalidTokenError,
     InvalidTokenTypeError,
     JWKSClientError,
@@ -32,18 +37,22 @@ from ._errors import (
     KeySetUnavailableError,
     MalformedTokenError,
     MissingClaimError,
+    MissingTokenError,
     NotYetValidError,
     ResponseTooLargeError,
+    UseDPoPNonceError,
 )
 from ._events import (
     Event,
     FetchFailed,
     KeySetFetched,
     KeySetRotated,
+    SharedCacheUnavailable,
     StaleKeysServed,
     Stats,
 )
 from ._keys import KeyRing, PreparedKey, SkippedKey
+from ._replay import MemoryReplayStore, ReplayStore
 from ._snapshot import SnapshotError
 from ._store import KeyStoreRegistry
 from ._sync import JWKSClient, Verifier
@@ -72,7 +81,9 @@ __all__ = [
     "AsyncMultiIssuerVerifier",
     "AsyncVerifier",
     "CachePolicy",
+    "Challenge",
     "ConfigurationError",
+    "DPoP",
     "DiscoveryError",
     "Event",
     "ExpiredTokenError",
@@ -82,9 +93,12 @@ __all__ = [
     "HTTPStatusError",
     "InvalidAudienceError",
     "InvalidClaimError",
+    "InvalidDPoPProofError",
     "InvalidIssuerError",
     "InvalidKeySetError",
+    "InvalidRequestError",
     "InvalidSignatureError",
+    "InvalidTokenBindingError",
     "InvalidTokenError",
     "InvalidTokenTypeError",
     "JWKSClient",
@@ -96,17 +110,23 @@ __all__ = [
     "KeySetUnavailableError",
     "KeyStoreRegistry",
     "MalformedTokenError",
+    "MemoryReplayStore",
     "MissingClaimError",
+    "MissingTokenError",
     "MultiIssuerVerifier",
     "NotYetValidError",
     "PreparedKey",
+    "ReplayStore",
     "ResponseTooLargeError",
+    "SharedCacheUnavailable",
     "SkippedKey",
     "SnapshotError",
     "StaleKeysServed",
     "Stats",
+    "UseDPoPNonceError",
     "Verifier",
     "__version__",
+    "challenge_for",
 ]
 
 

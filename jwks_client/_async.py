@@ -16,7 +16,7 @@ from collections.abc import Callable, Collection, Iterable
 from concurrent.futures import Future
 from functools import partial
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 
@@ -24,8 +24,9 @@ from . import _fork
 from ._checker import Job, TokenChecker
 from ._claims import ClaimsPolicy
 from ._config import DEFAULT_LEEWAY
+from ._dpop import DPoP
 from ._engine import Background, Flow, Pause, Request, SharedStep, StaticJWKS, Wait
-from ._errors import JWKSClientError, KeySetUnavailableError
+from ._errors import ConfigurationError, JWKSClientError, KeySetUnavailableError
 from ._events import EventHook
 from ._http import (
     DEFAULT_MAX_RESPONSE_BYTES,
@@ -37,17 +38,26 @@ from ._http import (
     transport_error,
 )
 from ._keys import KeyRing, PreparedKey
-from ._shared import AsyncSharedCache, shared_protocol
-from ._shell import KeyClientBase, VerifierBase
+from ._request import Headers
+from ._shared import DOWN, AsyncSharedCache, Write, shared_protocol
+from ._shell import DEFAULT_DPOP, KeyClientBase, VerifierBase
 from ._store import KeyStoreRegistry
 from ._token import MAX_TOKEN_LENGTH
-from ._transport import owned_async_client
+from ._transport import owned_async_client, shared_ssl_context
 from ._types import CachePolicy, Clock
 from ._values import Fetched, FetchPlan, NotModified, RawResponse
+
+if TYPE_CHECKING:
+    from cryptography.x509 import Certificate
 
 __all__ = ["AsyncJWKSClient", "AsyncVerifier", "verify_job"]
 
 _T = TypeVar("_T")
+
+#: A response body larger than this is read (JSON, key import) in a worker thread. Key
+#: import costs 0.2-0.6 ms a key: a set of a few keys (a discovery document, most JWKS)
+#: costs the loop a few ms at most and skips the thread hop.
+OFF_LOOP_BYTES = 2048
 
 
 class AsyncJWKSClient(KeyClientBase):
@@ -128,18 +138,23 @@ class AsyncJWKSClient(KeyClientBase):
         if self._owns_client:
             self._http = None
 
-    async def get_key(self, kid: str | None, alg: str) -> PreparedKey:
+    async def get_key(self, kid: str | None, alg: str | None = None) -> PreparedKey:
         """Return the first key that matches ``kid`` and ``alg``.
+
+        Without ``alg``, the first key published with ``kid``, whatever algorithms it
+        verifies (a kid is then required).
 
         Raises:
             KeyNotFoundError: no such key, even after the allowed refresh.
             KeySetUnavailableError: the key set could not be obtained.
         """
+        if alg is None and kid is None:
+            raise ConfigurationError("get_key needs a kid when no alg is given")
         return (await self.candidates(alg, kid))[0]
 
     async def candidates(
         self,
-        alg: str,
+        alg: str | None,
         kid: str | None,
         *,
         precheck: Callable[[float], None] | None = None,
@@ -147,7 +162,8 @@ class AsyncJWKSClient(KeyClientBase):
         """Return every key that may verify a token with ``alg``/``kid`` (never empty).
 
         Args:
-            alg, kid: from the token's header.
+            alg, kid: from the token's header (``alg`` None: the keys of ``kid`` for any
+                algorithm).
             precheck: called with the current time before a refresh is spent on an
                 unknown kid; raise from it to refuse the token without the refresh.
 
@@ -175,6 +191,16 @@ class AsyncJWKSClient(KeyClientBase):
             KeySetUnavailableError: the refresh failed (the cached keys are kept).
         """
         return await self._drive(self._engine.refresh())
+
+    async def record_fleet_wide(self, op: Write) -> Any:
+        """Perform a write on the shared cache (``DOWN`` when there is none, or it fails).
+
+        Used by the verifiers to record DPoP proofs fleet-wide.
+        """
+        cache = self._shared_cache
+        if cache is None:
+            return DOWN
+        return await cache.perform(op)
 
     async def join_background(self, timeout: float = 10.0) -> bool:
         """Wait for a background refresh in flight, if any, to land (tests, demos).
@@ -215,6 +241,8 @@ class AsyncJWKSClient(KeyClientBase):
     # --- performing the engine's steps --------------------------------------------------
 
     async def _drive(self, flow: Flow[_T]) -> _T:
+        # Waiting for other callers' refreshes, across every round, ends at this deadline.
+        deadline = time.monotonic() + self._engine.wait_timeout()
         try:
             answer: Any = None
             while True:
@@ -223,7 +251,7 @@ class AsyncJWKSClient(KeyClientBase):
                 if isinstance(step, Request):
                     answer = await self._request(step.plan)
                 elif isinstance(step, Wait):
-                    await self._wait(step.future)
+                    await self._wait(step.future, deadline)
                 elif isinstance(step, SharedStep):
                     assert self._shared_cache is not None
                     answer = await self._shared_cache.perform(step.op)
@@ -248,15 +276,15 @@ class AsyncJWKSClient(KeyClientBase):
         except KeySetUnavailableError as exc:
             return exc
 
-    async def _wait(self, future: Future[None]) -> None:
+    async def _wait(self, future: Future[None], deadline: float) -> None:
         waiter = asyncio.shield(asyncio.wrap_future(future))
         try:
-            await asyncio.wait_for(waiter, self._engine.wait_timeout())
+            await asyncio.wait_for(waiter, max(deadline - time.monotonic(), 0.0))
         except asyncio.TimeoutError as exc:
             raise self._engine.wait_timed_out() from exc
 
     async def _fetch(self, plan: FetchPlan) -> Fetched | NotModified:
-        client = self._client()
+        client = await self._client()
         flow: RefreshFlow = refresh_flow(plan)
         try:
             request = next(flow)
@@ -265,22 +293,51 @@ class AsyncJWKSClient(KeyClientBase):
                     raw = await self._send(client, request)
                 except KeySetUnavailableError as exc:
                     request = flow.throw(exc)
+                    continue
+                # Reading the response parses JSON and imports keys: a large set is read
+                # in a worker thread, so the event loop never stalls on it.
+                if len(raw.body) > OFF_LOOP_BYTES:
+                    step = await asyncio.to_thread(_resume, flow, raw)
                 else:
-                    request = flow.send(raw)
+                    step = _resume(flow, raw)
+                if not isinstance(step, httpx.Request):
+                    return step
+                request = step
         except StopIteration as stop:
             result: Fetched | NotModified = stop.value
             return result
 
-    def _client(self) -> httpx.AsyncClient:
+    async def _client(self) -> httpx.AsyncClient:
+        client = self._http
+        if client is None:
+            # Building the client, and the TLS context of an https source (tens of ms
+            # loading the CA bundle), happen off the event loop.
+            client = await asyncio.to_thread(self._own_client)
+        return client
+
+    def _own_client(self) -> httpx.AsyncClient:
         client = self._http
         if client is None:
             with self._http_guard:
                 client = self._http
                 if client is None:
                     client = self._http = owned_async_client(self._config.timeout)
+        source = self._config.jwks_uri or self._config.issuer or ""
+        if source.startswith("https:"):
+            shared_ssl_context()  # built once per process; its first request uses it
         return client
 
     async def _send(self, client: httpx.AsyncClient, request: httpx.Request) -> RawResponse:
+        # httpx bounds each read, not the exchange: the exchange as a whole (connect,
+        # request, status line, headers, body) is cancelled at the deadline.
+        timeout = self._config.timeout
+        try:
+            return await asyncio.wait_for(self._exchange(client, request), timeout)
+        except asyncio.TimeoutError as exc:
+            cause = httpx.ReadTimeout("deadline", request=request)
+            raise transport_error(cause, str(request.url), timeout) from exc
+
+    async def _exchange(self, client: httpx.AsyncClient, request: httpx.Request) -> RawResponse:
         url = str(request.url)
         timeout = self._config.timeout
         deadline = time.monotonic() + timeout
@@ -324,12 +381,30 @@ class AsyncJWKSClient(KeyClientBase):
         )
 
 
+def _resume(flow: RefreshFlow, raw: RawResponse) -> httpx.Request | Fetched | NotModified:
+    """Send ``raw`` into ``flow``: its next request, or its result (no StopIteration, which
+    cannot cross a thread's future)."""
+    try:
+        return flow.send(raw)
+    except StopIteration as stop:
+        result: Fetched | NotModified = stop.value
+        return result
+
+
 async def verify_job(
-    checker: TokenChecker, job: Job, policy: ClaimsPolicy, keys: AsyncJWKSClient, token: str | bytes
+    checker: TokenChecker,
+    job: Job,
+    policy: ClaimsPolicy,
+    keys: AsyncJWKSClient,
+    token: str | bytes,
+    *,
+    bound: bool = False,
 ) -> dict[str, Any]:
     """Verify a parsed (or recalled) token with the keys of ``keys``; return its claims.
 
     The body of every verifier's ``verify`` (single- and multi-issuer) once the job is made.
+    ``bound``: the caller checks a sender-constrained token's binding (``verify_request``);
+    otherwise such a token is refused.
 
     Raises:
         InvalidTokenError: the token is rejected (a subclass says why).
@@ -340,7 +415,7 @@ async def verify_job(
     if candidates is None:
         precheck = partial(checker.precheck, job, policy)
         candidates = await keys.candidates(job.alg, job.kid, precheck=precheck)
-    return checker.complete(job, candidates, policy, token)
+    return checker.complete(job, candidates, policy, token, bound=bound)
 
 
 class AsyncVerifier(VerifierBase[AsyncJWKSClient]):
@@ -348,6 +423,8 @@ class AsyncVerifier(VerifierBase[AsyncJWKSClient]):
 
     ``await verify(token)`` returns the token's claims, or raises an ``InvalidTokenError``
     subclass (answer 401) or a ``KeySetUnavailableError`` (answer 503).
+    ``await verify_request(method, url, headers)`` does the same for a whole request, with
+    the DPoP scheme and proof (RFC 9449) or a client certificate (RFC 8705).
 
     Args:
         issuer: the issuer URL; tokens' ``iss`` must equal it, and its discovery
@@ -376,6 +453,9 @@ class AsyncVerifier(VerifierBase[AsyncJWKSClient]):
             disables it). A remembered token skips parsing and the signature check; its
             claims are still validated on every call, and it is forgotten when its key
             leaves the key set or its ``exp`` passes.
+        dpop: how ``verify_request`` accepts DPoP-bound tokens (a :class:`DPoP`); the
+            default, ``DPoP()``, accepts the Bearer and the DPoP scheme, and None turns
+            DPoP off.
 
     Raises:
         ConfigurationError: an option is invalid.
@@ -403,6 +483,7 @@ class AsyncVerifier(VerifierBase[AsyncJWKSClient]):
         on_event: EventHook | None = None,
         store_registry: KeyStoreRegistry | None = None,
         shared_cache: AsyncSharedCache | None = None,
+        dpop: DPoP | None = DEFAULT_DPOP,
     ) -> None:
         super().__init__(
             issuer=issuer,
@@ -414,6 +495,8 @@ class AsyncVerifier(VerifierBase[AsyncJWKSClient]):
             max_token_length=max_token_length,
             clock=clock,
             verified_token_cache_size=verified_token_cache_size,
+            dpop=dpop,
+            shared=shared_protocol(shared_cache, asynchronous=True),
         )
         # With a fixed jwks_uri the issuer is only compared with ``iss``; it need not
         # be a URL (some issuers, e.g. "accounts.google.com", are not).
@@ -449,6 +532,63 @@ class AsyncVerifier(VerifierBase[AsyncJWKSClient]):
             job = checker.begin(token)
             return await verify_job(checker, job, self._claims_policy, self._keys, token)
         except JWKSClientError as exc:
+            checker.rejected(exc)
+            raise
+
+    async def verify_request(
+        self,
+        method: str,
+        url: str,
+        headers: Headers,
+        *,
+        client_cert: str | bytes | Certificate | None = None,
+    ) -> dict[str, Any]:
+        """Verify a request's access token, and its DPoP proof or client certificate.
+
+        Reads ``Authorization`` (the ``Bearer`` or ``DPoP`` scheme) and ``DPoP`` from
+        ``headers``, verifies the token as :meth:`verify` does, then its binding: a
+        DPoP-bound token (``cnf.jkt``) needs the DPoP scheme and a valid proof for this
+        method and URL (RFC 9449); a certificate-bound token (``cnf["x5t#S256"]``) needs
+        ``client_cert`` (RFC 8705). ``jwks_client.challenge_for(exc)`` gives the answer
+        to a rejection.
+
+        Args:
+            method: the request method, as sent (``"GET"``).
+            url: the request URL as the client addressed it (scheme, host, path; the
+                query and fragment are ignored).
+            headers: the request's header fields: a mapping or an iterable of
+                ``(name, value)`` pairs, str or bytes.
+            client_cert: the TLS client certificate, PEM (str or bytes), DER bytes or a
+                ``cryptography.x509.Certificate``, when the connection has one.
+
+        Returns:
+            The token's claims.
+
+        Raises:
+            MissingTokenError: no credentials, or a scheme this verifier does not accept.
+            InvalidRequestError: a malformed or repeated ``Authorization`` or ``DPoP``.
+            InvalidDPoPProofError: the proof is missing, invalid or replayed
+                (``UseDPoPNonceError``: it needs the nonce the error carries).
+            InvalidTokenBindingError: the token's binding does not hold.
+            InvalidTokenError: the token is rejected (a subclass says why).
+            KeySetUnavailableError: the issuer's keys could not be obtained.
+        """
+        checker = self._checker
+        requests = self._requests
+        credentials = None
+        try:
+            credentials = requests.credentials(headers)
+            token = credentials.token
+            job = checker.begin(token)
+            proof = requests.check(credentials, job.claims, method, url, client_cert)
+            policy = self._claims_policy
+            claims = await verify_job(checker, job, policy, self._keys, token, bound=True)
+            record = requests.complete(proof)
+            if record is not None:
+                requests.settle(await self._keys.record_fleet_wide(record))
+            return claims
+        except JWKSClientError as exc:
+            requests.annotate(exc, credentials)
             checker.rejected(exc)
             raise
 

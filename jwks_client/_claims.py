@@ -14,14 +14,18 @@ Rules (RFC 7519 §4.1, RFC 9068, RFC 8725 §3.11):
   (a boolean is not one) and finite. The token is expired when ``now >= exp + leeway``,
   not yet valid when ``nbf > now + leeway``, and issued in the future when
   ``iat > now + leeway``.
+* ``iss``, ``sub`` and ``jti`` are strings when present (RFC 7519 §4.1.1-2, §4.1.7: a
+  StringOrURI, a case-sensitive string): an application reading ``claims["sub"]`` as a
+  user id must never meet a number, a list or null there. (``iss`` is already exact when
+  the policy names an issuer.)
 * Every name in ``policy.required`` must be present.
 
 Theory of operation: the checks run in this fixed order: typ, iss, aud, exp, nbf, iat,
-required; the first failure raises the most specific :class:`InvalidTokenError`
-subclass. Time comparisons are written so that they hold only when the token is proven
-valid: a NaN ``now`` rejects, and integers of any size compare exactly with floats
-without conversion (no ``OverflowError``). Dates in messages are formatted without ever
-raising, whatever the value.
+sub/jti (and iss without an expected issuer), required; the first failure raises the
+most specific :class:`InvalidTokenError` subclass. Time comparisons are written so that
+they hold only when the token is proven valid: a NaN ``now`` rejects, and integers of
+any size compare exactly with floats without conversion (no ``OverflowError``). Dates in
+messages are formatted without ever raising, whatever the value.
 """
 
 from __future__ import annotations
@@ -161,6 +165,13 @@ def _check_issuer(claims: Mapping[str, Any], issuer: str) -> None:
         )
 
 
+def _check_strings(claims: Mapping[str, Any]) -> None:
+    for name in ("iss", "sub", "jti"):
+        if name in claims and not isinstance(claims[name], str):
+            error = InvalidIssuerError if name == "iss" else InvalidClaimError
+            raise error(f"{name!r} must be a string, not {json_kind(claims[name])}", claim=name)
+
+
 def _listing(values: list[str] | frozenset[str]) -> str:
     return "[" + listed(sorted(values)) + "]"
 
@@ -211,7 +222,8 @@ def validate_claims(
     """Check a token's claims and header type against a policy at a given time.
 
     The checks run in this order, and the first failure is raised: typ, iss, aud, exp,
-    nbf, iat, required claims. See the module docstring for each rule.
+    nbf, iat, the string claims (sub, jti; iss without an expected issuer), required
+    claims. See the module docstring for each rule.
 
     Args:
         claims: the token's decoded claims set.
@@ -222,9 +234,10 @@ def validate_claims(
     Raises:
         InvalidTokenTypeError: ``typ`` is absent or not the expected type.
         MissingClaimError: ``iss``, ``aud``, ``exp`` or a required claim is absent.
-        InvalidIssuerError: ``iss`` is not the expected issuer.
+        InvalidIssuerError: ``iss`` is not the expected issuer, or not a string.
         InvalidAudienceError: ``aud`` is malformed or names none of the audiences.
-        InvalidClaimError: ``exp``, ``nbf`` or ``iat`` is not a finite number.
+        InvalidClaimError: ``exp``, ``nbf`` or ``iat`` is not a finite number; ``sub`` or
+            ``jti`` is present but not a string.
         ExpiredTokenError: the token is expired, beyond the leeway.
         NotYetValidError: ``nbf`` or ``iat`` is in the future, beyond the leeway.
     """
@@ -269,6 +282,14 @@ def validate_claims(
             f"token is issued in the future at {_format_time(iat)} {_context(now, leeway)}",
             claim="iat",
         )
+
+    # Registered string claims: absent ("" stands in) or a str, decided in one test.
+    if (
+        type(claims.get("sub", "")) is not str
+        or type(claims.get("jti", "")) is not str
+        or (issuer is None and type(claims.get("iss", "")) is not str)
+    ):
+        _check_strings(claims)
 
     if policy.required:
         for name in sorted(policy.required):

@@ -49,7 +49,7 @@ from ._errors import (
     KeyNotFoundError,
     KeySetUnavailableError,
 )
-from ._events import EventHook, Stats
+from ._events import EventHook, SharedCacheUnavailable, Stats
 from ._keys import KeyRing, PreparedKey
 from ._policy import (
     CacheState,
@@ -179,15 +179,34 @@ def unavailable(error: KeySetUnavailableError | None, *, label: str) -> KeySetUn
     return error.clone()
 
 
-def rejection(decision: Reject, *, kid: str | None, alg: str, label: str) -> JWKSClientError:
-    """The exception for a policy rejection (a fresh instance, safe to raise anywhere)."""
+def rejection(
+    decision: Reject,
+    *,
+    kid: str | None,
+    alg: str | None,
+    label: str,
+    from_cache: bool = False,
+) -> JWKSClientError:
+    """The exception for a policy rejection (a fresh instance, safe to raise anywhere).
+
+    ``from_cache`` says the lookup made no request (the cooldown, or a kid a refresh
+    found absent): the message says so, since a test suite meeting it often holds keys
+    from an earlier test.
+    """
     error = decision.error
     if decision.reason is RejectReason.UNAVAILABLE:
         return unavailable(error, label=label)
     what = f"kid {kid!r}" if kid is not None else "a kid-less token"
-    message = f"no key for {what} with alg {alg} in the key set of {label}"
+    with_alg = f" with alg {alg}" if alg is not None else ""
+    message = f"no key for {what}{with_alg} in the key set of {label}"
     if error is not None:
         message += f" (the last refresh failed: {error})"
+    if from_cache:
+        message += (
+            "; refused from the cached set without a request (an unknown kid refreshes "
+            "the set at most once per refresh_cooldown, and kids a refresh found absent "
+            "are remembered)"
+        )
     return KeyNotFoundError(message, kid=kid, alg=alg)
 
 
@@ -252,7 +271,7 @@ class KeyEngine:
 
     # --- the hot path ------------------------------------------------------------------
 
-    def fresh_candidates(self, alg: str, kid: str | None) -> tuple[PreparedKey, ...] | None:
+    def fresh_candidates(self, alg: str | None, kid: str | None) -> tuple[PreparedKey, ...] | None:
         """The candidates when the set is fresh and nothing is due (a hit), else None.
 
         None sends the caller to :meth:`resolve`, which decides; this method never does.
@@ -274,7 +293,7 @@ class KeyEngine:
 
     def resolve(
         self,
-        alg: str,
+        alg: str | None,
         kid: str | None,
         precheck: Callable[[float], None] | None = None,
     ) -> Flow[tuple[PreparedKey, ...]]:
@@ -315,7 +334,9 @@ class KeyEngine:
                 precheck(now)
             waited = True
             yield from self._refresh(state, decision.mode, kid=kid)
-        raise self._rejection(Reject(RejectReason.KEY_NOT_FOUND, self.state.last_error), alg, kid)
+        last = self.state.last_error
+        reason = RejectReason.KEY_NOT_FOUND if last is None else RejectReason.UNAVAILABLE
+        raise self._rejection(Reject(reason, last), alg, kid, waited)
 
     def key_set(self) -> Flow[KeyRing]:
         """The current key set, fetched when there is none usable.
@@ -459,7 +480,7 @@ class KeyEngine:
                 self._counts[name] += 1
 
     def _lookup(
-        self, alg: str, kid: str | None, now: float
+        self, alg: str | None, kid: str | None, now: float
     ) -> tuple[CacheState, tuple[PreparedKey, ...], Decision | None]:
         """Candidates for alg/kid and what to do; ``None`` means "serve, nothing else"."""
         store = self._store
@@ -484,14 +505,16 @@ class KeyEngine:
         return state, found, decision
 
     def _rejection(
-        self, decision: Reject, alg: str, kid: str | None, waited: bool = False
+        self, decision: Reject, alg: str | None, kid: str | None, waited: bool = False
     ) -> JWKSClientError:
         if decision.reason is RejectReason.KEY_NOT_FOUND:
             if not waited:
                 self._count("rate_limited")
-            elif kid is not None:
+            elif kid is not None and decision.error is None:
+                # Only a refresh that succeeded confirms a kid absent; after a failed one
+                # nobody knows (and the policy says keys-unavailable).
                 self._store.remember_absent(kid)
-        return rejection(decision, kid=kid, alg=alg, label=self.label())
+        return rejection(decision, kid=kid, alg=alg, label=self.label(), from_cache=not waited)
 
     def _refresh(
         self,
@@ -538,7 +561,7 @@ class KeyEngine:
         assert self._shared is not None
         answers = yield SharedStep(Read(keys))
         if answers is DOWN or not isinstance(answers, (tuple, list)) or len(answers) != len(keys):
-            self._count("shared_error")
+            self._shared_failed()
             return None
         return self._shared.read_view(tuple(answers), self.config, now)
 
@@ -594,10 +617,10 @@ class KeyEngine:
         for _ in range(polls + 1):
             got = yield SharedStep(Write(names.lock, token, lock_ttl, only_if_absent=True))
             if got is DOWN:
-                self._count("shared_error")
+                self._shared_failed()
                 break
             if got:
-                yield from self._fetch_and_publish(claim, plan, token)
+                yield from self._fetch_and_publish(claim, plan, token, seen.keys)
                 return None
             yield Pause(shared.poll_interval)
             now = self._clock()
@@ -619,8 +642,11 @@ class KeyEngine:
         yield from self._request(claim, plan)
         return None
 
-    def _fetch_and_publish(self, claim: Claim, plan: FetchPlan, token: bytes) -> Flow[None]:
-        """Fetch as the fleet's leader, then publish the set (or the backoff) and unlock."""
+    def _fetch_and_publish(
+        self, claim: Claim, plan: FetchPlan, token: bytes, fallback: CacheState | None
+    ) -> Flow[None]:
+        """Fetch as the fleet's leader, then publish the set (or the backoff) and unlock;
+        if the fetch fails, a newer (stale) set the fleet holds serves meanwhile."""
         shared, names = self._shared, self._names
         assert shared is not None and names is not None
         policy = self.policy
@@ -632,6 +658,8 @@ class KeyEngine:
         state = self.state
         now = self._clock()
         if isinstance(outcome, KeySetUnavailableError):
+            if fallback is not None and now < fallback.stale_until(policy):
+                self._store.keep_newer(fallback)
             value = shared.seal({"retry_at": state.retry_at, "error": str(outcome)[:500]})
             yield SharedStep(Write(names.backoff, value, ttl_ms(state.retry_at - now)))
         elif state.ring is not None and state.document:
@@ -649,7 +677,13 @@ class KeyEngine:
         ttl = ttl_ms(self.policy.refresh_cooldown * 2)
         answer = yield SharedStep(Write(names.absent(kid), shared.time_value(now), ttl))
         if answer is DOWN:
-            self._count("shared_error")
+            self._shared_failed()
+
+    def _shared_failed(self) -> None:
+        """Count a failed shared-cache operation and tell the hooks."""
+        assert self._shared is not None
+        self._count("shared_error")
+        self._store.emit(SharedCacheUnavailable(self._shared.namespace, self.state.jwks_uri))
 
     def _usable_ring(self) -> KeyRing | None:
         state = self.state

@@ -6,6 +6,11 @@ map to two HTTP answers of a resource server::
     JWKSClientError
     ├── ConfigurationError (also ValueError)   bad arguments at construction
     ├── InvalidTokenError                       answer 401: the token is bad
+    │   ├── MissingTokenError                   no credentials the verifier accepts (bare 401)
+    │   ├── InvalidRequestError                 Authorization/DPoP malformed or repeated (400)
+    │   ├── InvalidDPoPProofError               the DPoP proof is missing or fails a check
+    │   │   └── UseDPoPNonceError               the proof needs a fresh server nonce (.nonce)
+    │   ├── InvalidTokenBindingError            the token's cnf binding does not hold
     │   ├── MalformedTokenError                 not a strict compact JWS, bad header
     │   ├── AlgorithmNotAllowedError            alg missing, none, HS*, or not allowlisted
     │   ├── KeyNotFoundError                    no key for kid/alg, even after the allowed refresh
@@ -24,8 +29,9 @@ map to two HTTP answers of a resource server::
         ├── ResponseTooLargeError               the body exceeded the size cap
         └── InvalidKeySetError                  not JSON, not a JWKS, or no usable key
 
-Facts are attributes (``kid``, ``alg``, ``claim``, ``url``, ``status_code``) so that
-callers never parse messages. Messages never contain a whole token.
+Facts are attributes (``kid``, ``alg``, ``claim``, ``url``, ``status_code``, ``nonce``)
+so that callers never parse messages. Messages never contain a whole token.
+:func:`jwks_client.challenge_for` turns any rejection into its HTTP answer.
 """
 
 from __future__ import annotations
@@ -41,9 +47,12 @@ __all__ = [
     "HTTPStatusError",
     "InvalidAudienceError",
     "InvalidClaimError",
+    "InvalidDPoPProofError",
     "InvalidIssuerError",
     "InvalidKeySetError",
+    "InvalidRequestError",
     "InvalidSignatureError",
+    "InvalidTokenBindingError",
     "InvalidTokenError",
     "InvalidTokenTypeError",
     "JWKSClientError",
@@ -51,8 +60,10 @@ __all__ = [
     "KeySetUnavailableError",
     "MalformedTokenError",
     "MissingClaimError",
+    "MissingTokenError",
     "NotYetValidError",
     "ResponseTooLargeError",
+    "UseDPoPNonceError",
 ]
 
 
@@ -96,7 +107,79 @@ class ConfigurationError(JWKSClientError, ValueError):
 
 
 class InvalidTokenError(JWKSClientError):
-    """The token was rejected. A resource server answers 401 ``invalid_token``."""
+    """The token was rejected. A resource server answers 401 ``invalid_token``.
+
+    A rejection raised by ``verify_request`` also says how the request authenticated and
+    what the verifier accepts, so :func:`jwks_client.challenge_for` can answer with the
+    right challenges (RFC 9449 §7.2); a rejection raised by ``verify`` keeps the defaults,
+    which describe a Bearer-only resource.
+
+    Attributes:
+        scheme: the scheme the request used, ``"Bearer"`` or ``"DPoP"``; None when the
+            request had no usable ``Authorization`` or the error came from ``verify``.
+        bearer_accepted: whether the verifier accepts the Bearer scheme (False with
+            ``DPoP(required=True)``).
+        dpop_algorithms: the proof algorithms the verifier accepts, in the order they are
+            advertised; empty when it does not accept the DPoP scheme.
+    """
+
+    scheme: str | None = None
+    bearer_accepted: bool = True
+    dpop_algorithms: tuple[str, ...] = ()
+
+
+class MissingTokenError(InvalidTokenError):
+    """The request carries no credentials the verifier accepts.
+
+    No ``Authorization`` field, an empty one, or a scheme the verifier does not accept
+    (``Basic``, or ``DPoP`` with ``dpop=None``). The answer is 401 with a challenge that
+    carries no ``error`` (RFC 6750 §3.1).
+    """
+
+
+class InvalidRequestError(InvalidTokenError):
+    """The ``Authorization`` or ``DPoP`` field is malformed or repeated (answer 400).
+
+    A scheme without a token, two tokens, characters outside ``token68``, a field sent
+    twice (or two values folded into one), an empty ``DPoP`` field.
+    """
+
+
+class InvalidDPoPProofError(InvalidTokenError):
+    """The DPoP proof is missing or fails a check of RFC 9449 §4.3.
+
+    Answered with 401 and ``WWW-Authenticate: DPoP error="invalid_dpop_proof"``:
+    a malformed proof, a wrong ``typ``, a refused ``alg``, a ``jwk`` that is missing,
+    private or unusable, a bad signature, a wrong ``htm``/``htu``/``ath``, an ``iat``
+    outside the window, a missing or over-long ``jti``, or a replayed proof.
+    """
+
+
+class UseDPoPNonceError(InvalidDPoPProofError):
+    """The proof lacks a current server nonce; retry with :attr:`nonce` (RFC 9449 §9).
+
+    Answered with 401, ``WWW-Authenticate: DPoP error="use_dpop_nonce"`` and the
+    ``DPoP-Nonce`` header.
+
+    Attributes:
+        nonce: the nonce to put in the ``nonce`` claim of the next proof.
+    """
+
+    def __init__(self, message: str, *, nonce: str) -> None:
+        super().__init__(message)
+        self.nonce = nonce
+
+
+class InvalidTokenBindingError(InvalidTokenError):
+    """The token is sender-constrained and the request does not prove its binding.
+
+    A token with ``cnf.jkt`` (DPoP, RFC 9449) or ``cnf["x5t#S256"]`` (mutual TLS,
+    RFC 8705) given to ``verify``, which cannot see a proof or a certificate (use
+    ``verify_request``); such a token sent with the Bearer scheme (a downgrade); a token
+    without ``cnf.jkt`` sent with the DPoP scheme, or with the Bearer scheme where DPoP
+    is required; a proof key or a client certificate whose thumbprint is not the one
+    in ``cnf``; a malformed ``cnf``.
+    """
 
 
 class MalformedTokenError(InvalidTokenError):

@@ -424,6 +424,8 @@ def refresh_flow(plan: FetchPlan) -> RefreshFlow:
             if plan.stale_jwks_uri is None:
                 raise
             jwks_uri = plan.stale_jwks_uri
+            # Held to today's rules, whatever state (a snapshot, say) it came from.
+            check_url_at_runtime(jwks_uri, require_https=plan.require_https)
     else:
         check_url_at_runtime(jwks_uri, require_https=plan.require_https)
     conditional = plan.etag is not None or plan.last_modified is not None

@@ -9,17 +9,18 @@ Rules:
   is skipped with a precise reason (:class:`SkippedKey`) and never fails the set:
   non-objects; ``kty`` missing, unknown or ``"oct"`` (symmetric keys are never
   accepted); ``use`` other than ``"sig"``; ``key_ops`` without ``"verify"``; a key
-  ``alg`` that is not a supported asymmetric JWS algorithm or does not fit the key;
-  a ``kid`` that is not a non-empty string; private members (a published private key is
-  never used); RSA moduli outside [2048, 8192] bits, even or unit exponents, exponents
-  longer than 64 bits; EC points of the wrong size, not canonical or not on the curve;
-  OKP key-agreement curves, non-canonical, invalid or small-order Edwards points; any
-  other import failure.
+  ``alg`` that is not a supported asymmetric JWS algorithm or does not fit the key; a
+  ``kid`` that is not a non-empty string; an ``issuer`` that is not a string; private
+  members (a published private key is never used); RSA moduli outside [2048, 8192] bits,
+  even or unit exponents, exponents longer than 64 bits; EC points of the wrong size,
+  not canonical or not on the curve; OKP key-agreement curves, non-canonical, invalid or
+  small-order Edwards points; any other import failure.
 * The issuer's public numbers are read liberally when unambiguous: ``=`` padding, the
   standard base64 alphabet (``+``, ``/``) and leading zero bytes are accepted and
   normalised to canonical base64url before import. Unknown members (``x5c``, ``x5t``,
-  ``status``, ``acr``, ``cloud_instance_name``...) are ignored; a string ``issuer``
-  member (Microsoft Entra) is kept.
+  ``status``, ``acr``, ``cloud_instance_name``...) are ignored; an ``issuer`` member
+  (Microsoft Entra's per-key issuer binding) is kept, and a key whose ``issuer`` is not a
+  string is skipped: its binding cannot be honoured.
 
 Theory of operation: every usable key is imported once, here, with joserfc from its
 canonical public members only (so extraneous members cannot fail the import). The
@@ -60,6 +61,7 @@ __all__ = [
     "KeyRing",
     "PreparedKey",
     "SkippedKey",
+    "judge_key",
     "parse_jwks",
 ]
 
@@ -261,7 +263,7 @@ class SkippedKey:
     reason: str
 
 
-_Index = dict[tuple[str | None, str], tuple[PreparedKey, ...]]
+_Index = dict[tuple[str | None, str | None], tuple[PreparedKey, ...]]
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -279,8 +281,10 @@ class KeyRing:
     _index: _Index = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        grouped: dict[tuple[str | None, str], list[PreparedKey]] = {}
+        grouped: dict[tuple[str | None, str | None], list[PreparedKey]] = {}
         for key in self.keys:
+            if key.kid is not None:
+                grouped.setdefault((key.kid, None), []).append(key)  # any algorithm
             for alg in key.algorithms:
                 grouped.setdefault((None, alg), []).append(key)
                 if key.kid is not None:
@@ -299,7 +303,7 @@ class KeyRing:
     def __len__(self) -> int:
         return len(self.keys)
 
-    def select(self, alg: str, kid: str | None) -> tuple[PreparedKey, ...]:
+    def select(self, alg: str | None, kid: str | None) -> tuple[PreparedKey, ...]:
         """Return the candidate keys for a token, in document order.
 
         A candidate may verify ``alg``; when the token has a ``kid``, the candidate's
@@ -307,7 +311,8 @@ class KeyRing:
         ``MAX_CANDIDATES`` keys are returned; an empty tuple when none fits.
 
         Args:
-            alg: the token header's ``alg``.
+            alg: the token header's ``alg``; None for the keys of ``kid`` whatever
+                algorithms they verify (never for a kid-less lookup).
             kid: the token header's ``kid``, None when absent.
         """
         return self._index.get((kid, alg), ())
@@ -352,15 +357,33 @@ def parse_jwks(document: object, *, max_keys: int = MAX_KEYS) -> KeyRing:
     keys: list[PreparedKey] = []
     skipped: list[SkippedKey] = []
     for index, entry in enumerate(entries):
-        try:
-            keys.append(_prepare(entry))
-        except _Unusable as exc:
-            skipped.append(SkippedKey(index, _kid_of(entry), str(exc)))
-        except Exception as exc:  # a foreign import error: the key is skipped, never raised
-            text = clipped(str(exc), SHOWN_LONG_CHARS)
-            reason = f"could not be imported: {type(exc).__name__}: {text}"
-            skipped.append(SkippedKey(index, _kid_of(entry), reason))
+        judged = judge_key(entry, index)
+        if isinstance(judged, PreparedKey):
+            keys.append(judged)
+        else:
+            skipped.append(judged)
     return KeyRing(keys=tuple(keys), skipped=tuple(skipped))
+
+
+def judge_key(entry: object, index: int = 0) -> PreparedKey | SkippedKey:
+    """Import one JWK under the key policy of this module, or say why it is unusable.
+
+    The rules are those of a JWKS entry (see the module docstring): a public asymmetric
+    key fit for signatures, of a sound size or on its curve. Nothing is raised, whatever
+    the value.
+
+    Args:
+        entry: a decoded JSON value (a JWK when usable).
+        index: its position in a document, recorded in the ``SkippedKey``.
+    """
+    try:
+        return _prepare(entry)
+    except _Unusable as exc:
+        return SkippedKey(index, _kid_of(entry), str(exc))
+    except Exception as exc:  # a foreign import error: the key is skipped, never raised
+        text = clipped(str(exc), SHOWN_LONG_CHARS)
+        reason = f"could not be imported: {type(exc).__name__}: {text}"
+        return SkippedKey(index, _kid_of(entry), reason)
 
 
 def _kid_of(entry: object) -> str | None:
@@ -411,6 +434,9 @@ def _prepare(entry: object) -> PreparedKey:
         raise _Unusable(f"alg {shown(alg)} is not a supported asymmetric JWS algorithm")
 
     issuer = entry.get("issuer")
+    if "issuer" in entry and not isinstance(issuer, str):
+        # A binding that cannot be honoured must not silently become no binding at all.
+        raise _Unusable(f"issuer {shown(issuer)} is not a string")
     if kty == "RSA":
         imported = _import_rsa(entry, alg)
     elif kty == "EC":
@@ -424,7 +450,7 @@ def _prepare(entry: object) -> PreparedKey:
         crv=crv,
         alg=alg,
         use=use,
-        issuer=issuer if isinstance(issuer, str) else None,
+        issuer=issuer,
         size=size,
         thumbprint=_thumbprint(members),
         algorithms=frozenset(verifiers),

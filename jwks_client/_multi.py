@@ -11,6 +11,15 @@ against the signed token.
 The options are validated once, at construction; each new issuer then only binds them
 (its claims policy, its key client). A token is parsed once: the job that yields its
 issuer is the job that is verified.
+
+Tenants cannot drive outbound traffic: before an issuer gets a key client (and so before
+its first discovery and JWKS fetch) the token's unverified claims must pass that
+issuer's claims checks, so expired or wrong-audience tokens for many allowed tenants
+fetch nothing; at most ``max_new_issuers_per_second`` issuers whose keys are not cached
+start per second (a token bucket on the verifier's clock, a second's worth of burst),
+and a token of an issuer refused so is a :class:`KeySetUnavailableError` (retry later),
+counted in ``stats().new_issuers_refused``; and the key-store registry is kept at least
+``max_issuers`` large, so the stores of live issuers are not evicted and refetched.
 """
 
 from __future__ import annotations
@@ -19,7 +28,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Collection, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from types import TracebackType
 from typing import Any, Generic, TypeVar
 
@@ -37,13 +46,25 @@ from ._config import (
     rules_for_issuer,
     source_options,
 )
-from ._errors import ConfigurationError, InvalidIssuerError, JWKSClientError, MissingClaimError
+from ._errors import (
+    ConfigurationError,
+    InvalidIssuerError,
+    JWKSClientError,
+    KeySetUnavailableError,
+    MissingClaimError,
+)
+from ._events import Stats
 from ._http import DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_TIMEOUT
 from ._messages import SHOWN_LONG_CHARS, shown
+from ._store import DEFAULT_REGISTRY, KeyStoreRegistry
 from ._sync import JWKSClient, verify_job
 from ._token import MAX_TOKEN_LENGTH
+from ._types import Clock
 
 __all__ = ["AsyncMultiIssuerVerifier", "MultiIssuerVerifier"]
+
+#: How many issuers whose keys are not cached may start per second, by default.
+DEFAULT_NEW_ISSUERS_PER_SECOND = 10.0
 
 #: What a tenant placeholder may stand for: an identifier, never a path or a host.
 _TENANT = r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}"
@@ -96,6 +117,30 @@ class _IssuerMap(LRUCache[str, "_Source[Any]"]):
         return issuer, source
 
 
+class _Budget:
+    """A token bucket: ``rate`` tokens a second, holding at most a second's worth."""
+
+    def __init__(self, rate: float, clock: Clock) -> None:
+        self._rate = rate
+        self._capacity = max(rate, 1.0)
+        self._clock = clock
+        self._tokens = self._capacity
+        self._at = clock()
+
+    def available(self) -> bool:
+        """Whether a token can be taken now (refilling first)."""
+        now = self._clock()
+        elapsed = now - self._at
+        if elapsed > 0:
+            self._tokens = min(self._capacity, self._tokens + elapsed * self._rate)
+        self._at = now
+        return self._tokens >= 1.0
+
+    def take(self) -> None:
+        """Spend a token (after :meth:`available` said yes)."""
+        self._tokens -= 1.0
+
+
 def _template_pattern(template: str) -> re.Pattern[str]:
     placeholders = _PLACEHOLDER.findall(template)
     if len(placeholders) != 1:
@@ -118,6 +163,7 @@ class _MultiBase(Generic[_K]):
         issuer_template: str | None,
         tenants: TenantRule | None,
         max_issuers: int,
+        max_new_issuers_per_second: float,
         http_client: object,
         options: dict[str, Any],
     ) -> None:
@@ -139,6 +185,16 @@ class _MultiBase(Generic[_K]):
         self._tenants = tenants
         if isinstance(max_issuers, bool) or not isinstance(max_issuers, int) or max_issuers < 1:
             raise ConfigurationError(f"max_issuers must be an int >= 1, got {max_issuers!r}")
+        rate = max_new_issuers_per_second
+        if (
+            isinstance(rate, bool)
+            or not isinstance(rate, (int, float))
+            or not rate > 0
+            or rate == float("inf")
+        ):
+            raise ConfigurationError(
+                f"max_new_issuers_per_second must be a finite number > 0, got {rate!r}"
+            )
         unknown = sorted(set(options) - _SOURCE_OPTIONS - _TOKEN_OPTIONS)
         if unknown:
             raise TypeError(f"unexpected option(s): {', '.join(unknown)}")
@@ -169,6 +225,15 @@ class _MultiBase(Generic[_K]):
         self._key_options: dict[str, Any] = {**source, "clock": clock, "http_client": http_client}
         self._sources = _IssuerMap(maxsize=max_issuers)
         self._guard = threading.Lock()
+        self._clock: Clock = clock
+        self._budget = _Budget(float(rate), clock)
+        self._refused = 0
+        registry = source.get("store_registry")
+        if registry is None:
+            registry = DEFAULT_REGISTRY
+        if isinstance(registry, KeyStoreRegistry):
+            # Every live issuer's store stays registered: none is evicted and refetched.
+            registry.ensure_capacity(max_issuers)
 
     def allows(self, issuer: str) -> bool:
         """Whether tokens from ``issuer`` are accepted."""
@@ -202,12 +267,22 @@ class _MultiBase(Generic[_K]):
         with self._guard:
             source: _Source[_K] | None = self._sources.get(issuer)
             if source is None:
+                policy = rules_for_issuer(self._rules, issuer).claims
+                # No key client (so no fetch) for a token that would fail anyway.
+                self._checker.precheck(job, policy, self._clock())
                 options = self._key_options
                 fixed = options.get("jwks_uri") is not None or options.get("jwks") is not None
-                source = _Source(
-                    policy=rules_for_issuer(self._rules, issuer).claims,
-                    keys=make(issuer=None if fixed else issuer, **options),
-                )
+                keys = make(issuer=None if fixed else issuer, **options)
+                if keys.state.ring is None:  # its first use will fetch: that is budgeted
+                    if not self._budget.available():
+                        keys.engine.close()
+                        self._refused += 1
+                        raise KeySetUnavailableError(
+                            f"the keys of issuer {shown(issuer, SHOWN_LONG_CHARS)} are not "
+                            "fetched now: too many new issuers this second, retry later"
+                        )
+                    self._budget.take()
+                source = _Source(policy=policy, keys=keys)
                 self._sources[issuer] = source
             return source
 
@@ -216,6 +291,13 @@ class _MultiBase(Generic[_K]):
             sources = list(self._sources.values())
             self._sources.clear()
         return sources
+
+    def stats(self) -> Stats:
+        """The verification counters (verified, rejected by class, token cache hits) and
+        the new issuers refused; each issuer's key counters are its key client's."""
+        with self._guard:
+            refused = self._refused
+        return replace(self._checker.stats(), new_issuers_refused=refused)
 
     @property
     def live_issuers(self) -> tuple[str, ...]:
@@ -232,7 +314,11 @@ class MultiIssuerVerifier(_MultiBase[JWKSClient]):
         issuer_template: an issuer URL with one ``{placeholder}`` for a tenant.
         tenants: with a template: the accepted tenants, or a predicate on a tenant.
         audience: as for :class:`Verifier` (required keyword).
-        max_issuers: how many issuers keep a live key client (least recently used go).
+        max_issuers: how many issuers keep a live key client (least recently used go);
+            the key-store registry is grown to hold at least as many.
+        max_new_issuers_per_second: how many issuers whose keys are not cached may start
+            (fetch discovery and keys) per second, a second's worth at once (default 10);
+            a token of an issuer over the budget is a ``KeySetUnavailableError`` (503).
         http_client: an ``httpx.Client`` shared by all issuers (else one is owned here).
         **options: any other :class:`Verifier` option (algorithms, leeway, clock, ...).
 
@@ -249,6 +335,7 @@ class MultiIssuerVerifier(_MultiBase[JWKSClient]):
         issuer_template: str | None = None,
         tenants: TenantRule | None = None,
         max_issuers: int = 100,
+        max_new_issuers_per_second: float = DEFAULT_NEW_ISSUERS_PER_SECOND,
         http_client: httpx.Client | None = None,
         **options: Any,
     ) -> None:
@@ -260,6 +347,7 @@ class MultiIssuerVerifier(_MultiBase[JWKSClient]):
             issuer_template=issuer_template,
             tenants=tenants,
             max_issuers=max_issuers,
+            max_new_issuers_per_second=max_new_issuers_per_second,
             http_client=self._http,
             options=options,
         )
@@ -310,6 +398,7 @@ class AsyncMultiIssuerVerifier(_MultiBase[AsyncJWKSClient]):
         issuer_template: str | None = None,
         tenants: TenantRule | None = None,
         max_issuers: int = 100,
+        max_new_issuers_per_second: float = DEFAULT_NEW_ISSUERS_PER_SECOND,
         http_client: httpx.AsyncClient | None = None,
         **options: Any,
     ) -> None:
@@ -321,6 +410,7 @@ class AsyncMultiIssuerVerifier(_MultiBase[AsyncJWKSClient]):
             issuer_template=issuer_template,
             tenants=tenants,
             max_issuers=max_issuers,
+            max_new_issuers_per_second=max_new_issuers_per_second,
             http_client=self._http,
             options=options,
         )

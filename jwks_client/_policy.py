@@ -22,12 +22,16 @@ Rules
 2. Fresh set, key known: serve. Past ``refresh_ahead`` of its lifetime a background
    refresh is started while serving (stale-while-revalidate before expiry).
 3. Fresh set, kid unknown: a forced refresh when ``refresh_cooldown`` has passed since
-   the last attempt of any kind (and never during a backoff); otherwise reject with
-   key-not-found at once, without I/O.
+   the last attempt of any kind (and never during a backoff); otherwise reject at once,
+   without I/O: key-not-found when the last refresh succeeded, keys-unavailable when it
+   failed (the set may lack the kid only because it could not be renewed: the verifier
+   cannot decide, and says so).
 4. Expired set, within ``stale_if_error`` past expiry: a key that is known is served
-   while one background refresh runs; an unknown kid waits for a blocking refresh (the
-   cooldown applies). When refreshes fail, the old keys keep serving until the stale
-   horizon.
+   while one background refresh runs; an unknown kid waits for an ordinary blocking
+   refresh, which the set is due for anyway (a backoff applies, the unknown-kid cooldown
+   does not: a rotated key is not refused for a cooldown when ``min_ttl`` is shorter).
+   During a backoff it is keys-unavailable. When refreshes fail, the old keys keep
+   serving until the stale horizon.
 5. Past the stale horizon the set is unusable: refresh, or during a backoff reject with
    the last error (keys unavailable).
 6. A failed refresh never removes keys; a set with no usable key is a failure.
@@ -211,13 +215,15 @@ def decide(state: CacheState, now: float, *, has_key: bool, policy: CachePolicy)
     if state.refreshing:
         # A fetch is in flight: wait for it and decide again with what it brings.
         return Refresh(RefreshMode.WAIT)
-    if not usable:
+    if not usable or now >= state.fresh_until:
         if in_backoff:
             return Reject(RejectReason.UNAVAILABLE, state.last_error)
         return Refresh(RefreshMode.BLOCKING)
     if _forced_allowed(state, now, policy):
         return Refresh(RefreshMode.FORCED)
-    return Reject(RejectReason.KEY_NOT_FOUND, state.last_error)
+    if state.last_error is not None:
+        return Reject(RejectReason.UNAVAILABLE, state.last_error)
+    return Reject(RejectReason.KEY_NOT_FOUND, None)
 
 
 def static_state(ring: KeyRing, now: float) -> CacheState:

@@ -11,20 +11,26 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Collection, Iterable, Mapping
+from dataclasses import replace
 from typing import Any, Generic, TypeVar
 
 from ._checker import TokenChecker
 from ._config import SourceConfig, make_source_config, make_token_rules
+from ._dpop import DPoP
 from ._engine import KeyEngine, StaticJWKS
 from ._events import EventHook, Stats
 from ._policy import CacheState
+from ._sender import RequestChecker
 from ._shared import SharedProtocol
 from ._store import KeyStoreRegistry
 from ._types import CachePolicy, Clock
 
-__all__ = ["KeyClientBase", "VerifierBase", "logger"]
+__all__ = ["DEFAULT_DPOP", "KeyClientBase", "VerifierBase", "logger"]
 
 logger = logging.getLogger("jwks_client")
+
+#: A verifier's DPoP configuration unless told otherwise: both schemes accepted.
+DEFAULT_DPOP = DPoP()
 
 
 class KeyClientBase:
@@ -151,6 +157,8 @@ class VerifierBase(Generic[_Keys]):
         max_token_length: int,
         clock: Clock,
         verified_token_cache_size: int,
+        dpop: DPoP | None = DEFAULT_DPOP,
+        shared: SharedProtocol | None = None,
     ) -> None:
         rules = make_token_rules(
             issuer=issuer,
@@ -164,6 +172,7 @@ class VerifierBase(Generic[_Keys]):
         self.issuer = issuer
         self._claims_policy = rules.claims
         self._checker = TokenChecker(rules, clock, verified_token_cache_size)
+        self._requests = RequestChecker(dpop, clock, shared)
 
     _keys: _Keys
 
@@ -172,6 +181,23 @@ class VerifierBase(Generic[_Keys]):
         """Whether ``close()`` / ``aclose()`` was called."""
         return self._keys.closed
 
+    @property
+    def dpop(self) -> DPoP | None:
+        """The DPoP configuration of ``verify_request`` (None: DPoP is off)."""
+        return self._requests.dpop
+
+    def dpop_nonce(self) -> str | None:
+        """The DPoP nonce to send now in a response's ``DPoP-Nonce`` header.
+
+        With ``DPoP(nonce_secret=...)``, proofs must carry a current server nonce
+        (RFC 9449 §9). A nonce is valid in its time window (``max_age`` seconds) and the
+        next, so sending this one with every successful answer gives clients the next
+        nonce before theirs expires; a rejected proof's ``UseDPoPNonceError`` carries one
+        too. None when nonces are off.
+        """
+        return self._requests.nonce()
+
     def stats(self) -> Stats:
         """A snapshot of this verifier's counters, its key cache and its key store."""
-        return self._keys.engine.stats(self._checker.stats())
+        stats = self._keys.engine.stats(self._checker.stats())
+        return replace(stats, dpop_replay_fallbacks=self._requests.replay_fallbacks)

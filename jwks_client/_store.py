@@ -209,6 +209,24 @@ class KeyStore:
             self.state = state
             return True
 
+    def keep_newer(self, shared: CacheState) -> None:
+        """After a failed refresh, serve a newer set the fleet holds (stale keys beat no
+        keys), keeping the failure and its backoff."""
+        with self._guard:
+            current = self.state
+            if self._inflight is not None or shared.ring is None:
+                return
+            if current.ring is not None and (current.fetched_at or 0.0) >= (
+                shared.fetched_at or 0.0
+            ):
+                return
+            self.state = replace(
+                on_adopted(current, shared),
+                failures=current.failures,
+                retry_at=current.retry_at,
+                last_error=current.last_error,
+            )
+
     def claim(self, observed: CacheState, mode: RefreshMode, *, lead: bool = True) -> Claim:
         """Ask to refresh, given the state the caller decided on.
 

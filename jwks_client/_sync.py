@@ -21,8 +21,10 @@ from . import _fork
 from ._checker import Job, TokenChecker
 from ._claims import ClaimsPolicy
 from ._config import DEFAULT_LEEWAY
+from ._deadline import ExchangeDeadline
+from ._dpop import DPoP
 from ._engine import Background, Flow, Pause, Request, SharedStep, StaticJWKS, Wait
-from ._errors import JWKSClientError, KeySetUnavailableError
+from ._errors import ConfigurationError, JWKSClientError, KeySetUnavailableError
 from ._events import EventHook
 from ._http import (
     DEFAULT_MAX_RESPONSE_BYTES,
@@ -34,8 +36,9 @@ from ._http import (
     transport_error,
 )
 from ._keys import KeyRing, PreparedKey
-from ._shared import SharedCache, shared_protocol
-from ._shell import KeyClientBase, VerifierBase
+from ._request import Headers
+from ._shared import DOWN, SharedCache, Write, shared_protocol
+from ._shell import DEFAULT_DPOP, KeyClientBase, VerifierBase
 from ._store import KeyStoreRegistry
 from ._token import MAX_TOKEN_LENGTH
 from ._types import CachePolicy, Clock
@@ -43,6 +46,7 @@ from ._values import Fetched, FetchPlan, NotModified, RawResponse
 
 if TYPE_CHECKING:
     import httpx
+    from cryptography.x509 import Certificate
 
 __all__ = ["JWKSClient", "Verifier", "send_capped", "verify_job"]
 
@@ -66,8 +70,12 @@ def send_capped(
 
     url = str(request.url)
     deadline = time.monotonic() + timeout
+    # httpx bounds each read, not the exchange: the watchdog bounds the whole of it.
+    watchdog = ExchangeDeadline(client, timeout, request.extensions.get("trace"))
+    request.extensions["trace"] = watchdog.trace
     try:
         response = client.send(request, stream=True, follow_redirects=False)
+        watchdog.watch(response.extensions.get("network_stream"))
         try:
             preread = preread_body(response, url=url, max_bytes=max_bytes)
             body = b"" if preread is None else preread
@@ -92,7 +100,11 @@ def send_capped(
     except KeySetUnavailableError:
         raise
     except Exception as exc:  # the I/O boundary: nothing foreign escapes
-        raise transport_error(exc, url, timeout) from exc
+        # A read the watchdog cut short is a timeout, whatever error it surfaced as.
+        cause = httpx.ReadTimeout("deadline", request=request) if watchdog.expired else exc
+        raise transport_error(cause, url, timeout) from exc
+    finally:
+        watchdog.close()
     return RawResponse(url, response.status_code, response.headers, body, clock())
 
 
@@ -176,18 +188,23 @@ class JWKSClient(KeyClientBase):
         if self._owns_client:
             self._http = None
 
-    def get_key(self, kid: str | None, alg: str) -> PreparedKey:
+    def get_key(self, kid: str | None, alg: str | None = None) -> PreparedKey:
         """Return the first key that matches ``kid`` and ``alg``.
+
+        Without ``alg``, the first key published with ``kid``, whatever algorithms it
+        verifies (a kid is then required).
 
         Raises:
             KeyNotFoundError: no such key, even after the allowed refresh.
             KeySetUnavailableError: the key set could not be obtained.
         """
+        if alg is None and kid is None:
+            raise ConfigurationError("get_key needs a kid when no alg is given")
         return self.candidates(alg, kid)[0]
 
     def candidates(
         self,
-        alg: str,
+        alg: str | None,
         kid: str | None,
         *,
         precheck: Callable[[float], None] | None = None,
@@ -195,7 +212,8 @@ class JWKSClient(KeyClientBase):
         """Return every key that may verify a token with ``alg``/``kid`` (never empty).
 
         Args:
-            alg, kid: from the token's header.
+            alg, kid: from the token's header (``alg`` None: the keys of ``kid`` for any
+                algorithm).
             precheck: called with the current time before a refresh is spent on an
                 unknown kid; raise from it to refuse the token without the refresh.
 
@@ -223,6 +241,16 @@ class JWKSClient(KeyClientBase):
             KeySetUnavailableError: the refresh failed (the cached keys are kept).
         """
         return self._drive(self._engine.refresh())
+
+    def record_fleet_wide(self, op: Write) -> Any:
+        """Perform a write on the shared cache (``DOWN`` when there is none, or it fails).
+
+        Used by the verifiers to record DPoP proofs fleet-wide.
+        """
+        cache = self._shared_cache
+        if cache is None:
+            return DOWN
+        return cache.perform(op)
 
     def join_background(self, timeout: float = 10.0) -> bool:
         """Wait for a background refresh in flight, if any, to land (tests, demos).
@@ -258,6 +286,8 @@ class JWKSClient(KeyClientBase):
     # --- performing the engine's steps --------------------------------------------------
 
     def _drive(self, flow: Flow[_T]) -> _T:
+        # Waiting for other callers' refreshes, across every round, ends at this deadline.
+        deadline = time.monotonic() + self._engine.wait_timeout()
         try:
             answer: Any = None
             while True:
@@ -266,7 +296,7 @@ class JWKSClient(KeyClientBase):
                 if isinstance(step, Request):
                     answer = self._request(step.plan)
                 elif isinstance(step, Wait):
-                    self._wait(step.future)
+                    self._wait(step.future, deadline)
                 elif isinstance(step, SharedStep):
                     assert self._shared_cache is not None
                     answer = self._shared_cache.perform(step.op)
@@ -289,9 +319,9 @@ class JWKSClient(KeyClientBase):
         except KeySetUnavailableError as exc:
             return exc
 
-    def _wait(self, future: Future[None]) -> None:
+    def _wait(self, future: Future[None], deadline: float) -> None:
         try:
-            future.result(timeout=self._engine.wait_timeout())
+            future.result(timeout=max(deadline - time.monotonic(), 0.0))
         except FutureTimeout as exc:
             raise self._engine.wait_timed_out() from exc
 
@@ -349,11 +379,19 @@ class JWKSClient(KeyClientBase):
 
 
 def verify_job(
-    checker: TokenChecker, job: Job, policy: ClaimsPolicy, keys: JWKSClient, token: str | bytes
+    checker: TokenChecker,
+    job: Job,
+    policy: ClaimsPolicy,
+    keys: JWKSClient,
+    token: str | bytes,
+    *,
+    bound: bool = False,
 ) -> dict[str, Any]:
     """Verify a parsed (or recalled) token with the keys of ``keys``; return its claims.
 
     The body of every verifier's ``verify`` (single- and multi-issuer) once the job is made.
+    ``bound``: the caller checks a sender-constrained token's binding (``verify_request``);
+    otherwise such a token is refused.
 
     Raises:
         InvalidTokenError: the token is rejected (a subclass says why).
@@ -364,7 +402,7 @@ def verify_job(
     if candidates is None:
         precheck = partial(checker.precheck, job, policy)
         candidates = keys.candidates(job.alg, job.kid, precheck=precheck)
-    return checker.complete(job, candidates, policy, token)
+    return checker.complete(job, candidates, policy, token, bound=bound)
 
 
 class Verifier(VerifierBase[JWKSClient]):
@@ -372,6 +410,8 @@ class Verifier(VerifierBase[JWKSClient]):
 
     ``verify(token)`` returns the token's claims, or raises an ``InvalidTokenError``
     subclass (answer 401) or a ``KeySetUnavailableError`` (answer 503).
+    ``verify_request(method, url, headers)`` does the same for a whole request, with
+    the DPoP scheme and proof (RFC 9449) or a client certificate (RFC 8705).
 
     Args:
         issuer: the issuer URL; tokens' ``iss`` must equal it, and its discovery
@@ -400,6 +440,9 @@ class Verifier(VerifierBase[JWKSClient]):
             disables it). A remembered token skips parsing and the signature check; its
             claims are still validated on every call, and it is forgotten when its key
             leaves the key set or its ``exp`` passes.
+        dpop: how ``verify_request`` accepts DPoP-bound tokens (a :class:`DPoP`); the
+            default, ``DPoP()``, accepts the Bearer and the DPoP scheme, and None turns
+            DPoP off.
 
     Raises:
         ConfigurationError: an option is invalid.
@@ -427,6 +470,7 @@ class Verifier(VerifierBase[JWKSClient]):
         on_event: EventHook | None = None,
         store_registry: KeyStoreRegistry | None = None,
         shared_cache: SharedCache | None = None,
+        dpop: DPoP | None = DEFAULT_DPOP,
     ) -> None:
         super().__init__(
             issuer=issuer,
@@ -438,6 +482,8 @@ class Verifier(VerifierBase[JWKSClient]):
             max_token_length=max_token_length,
             clock=clock,
             verified_token_cache_size=verified_token_cache_size,
+            dpop=dpop,
+            shared=shared_protocol(shared_cache, asynchronous=False),
         )
         # With a fixed jwks_uri the issuer is only compared with ``iss``; it need not
         # be a URL (some issuers, e.g. "accounts.google.com", are not).
@@ -473,6 +519,63 @@ class Verifier(VerifierBase[JWKSClient]):
             job = checker.begin(token)
             return verify_job(checker, job, self._claims_policy, self._keys, token)
         except JWKSClientError as exc:
+            checker.rejected(exc)
+            raise
+
+    def verify_request(
+        self,
+        method: str,
+        url: str,
+        headers: Headers,
+        *,
+        client_cert: str | bytes | Certificate | None = None,
+    ) -> dict[str, Any]:
+        """Verify a request's access token, and its DPoP proof or client certificate.
+
+        Reads ``Authorization`` (the ``Bearer`` or ``DPoP`` scheme) and ``DPoP`` from
+        ``headers``, verifies the token as :meth:`verify` does, then its binding: a
+        DPoP-bound token (``cnf.jkt``) needs the DPoP scheme and a valid proof for this
+        method and URL (RFC 9449); a certificate-bound token (``cnf["x5t#S256"]``) needs
+        ``client_cert`` (RFC 8705). ``jwks_client.challenge_for(exc)`` gives the answer
+        to a rejection.
+
+        Args:
+            method: the request method, as sent (``"GET"``).
+            url: the request URL as the client addressed it (scheme, host, path; the
+                query and fragment are ignored).
+            headers: the request's header fields: a mapping or an iterable of
+                ``(name, value)`` pairs, str or bytes.
+            client_cert: the TLS client certificate, PEM (str or bytes), DER bytes or a
+                ``cryptography.x509.Certificate``, when the connection has one.
+
+        Returns:
+            The token's claims.
+
+        Raises:
+            MissingTokenError: no credentials, or a scheme this verifier does not accept.
+            InvalidRequestError: a malformed or repeated ``Authorization`` or ``DPoP``.
+            InvalidDPoPProofError: the proof is missing, invalid or replayed
+                (``UseDPoPNonceError``: it needs the nonce the error carries).
+            InvalidTokenBindingError: the token's binding does not hold.
+            InvalidTokenError: the token is rejected (a subclass says why).
+            KeySetUnavailableError: the issuer's keys could not be obtained.
+        """
+        checker = self._checker
+        requests = self._requests
+        credentials = None
+        try:
+            credentials = requests.credentials(headers)
+            token = credentials.token
+            job = checker.begin(token)
+            proof = requests.check(credentials, job.claims, method, url, client_cert)
+            policy = self._claims_policy
+            claims = verify_job(checker, job, policy, self._keys, token, bound=True)
+            record = requests.complete(proof)
+            if record is not None:
+                requests.settle(self._keys.record_fleet_wide(record))
+            return claims
+        except JWKSClientError as exc:
+            requests.annotate(exc, credentials)
             checker.rejected(exc)
             raise
 

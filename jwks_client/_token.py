@@ -48,6 +48,7 @@ __all__ = [
     "b64url_decode",
     "loads_strict",
     "parse_token",
+    "parse_token_known_header",
 ]
 
 #: Longest token accepted, in characters (bytes for ``bytes`` input).
@@ -388,6 +389,20 @@ def parse_token(
             breaks a rule.
         AlgorithmNotAllowedError: the header's ``alg`` is absent or not allowed.
     """
+    header_b64, payload_b64, signature_b64 = _segments(token, max_length)
+
+    header = loads_strict(_decode_segment(header_b64, "header"), "header")
+    alg, kid, typ = _check_header(header, algorithms)
+    signature = _decode_segment(signature_b64, "signature")
+    payload_json = _decode_segment(payload_b64, "payload")
+    claims = loads_strict(payload_json, "payload")
+    signing_input = f"{header_b64}.{payload_b64}".encode("ascii")
+    # Positional: a named tuple's keyword call binds its arguments in Python.
+    return ParsedToken(header, claims, signing_input, signature, alg, kid, typ)
+
+
+def _segments(token: object, max_length: int) -> tuple[str, str, str]:
+    """The three segments of a compact JWS, after the type, length and shape rules."""
     if isinstance(token, bytes):
         if len(token) > max_length:
             raise MalformedTokenError(f"malformed token: longer than {max_length} bytes")
@@ -417,13 +432,35 @@ def parse_token(
         raise MalformedTokenError(
             f"malformed token: expected 3 dot-separated segments, found {dots + 1}"
         )
-    header_b64, payload_b64, signature_b64 = parts
+    return parts[0], parts[1], parts[2]
 
-    header = loads_strict(_decode_segment(header_b64, "header"), "header")
-    alg, kid, typ = _check_header(header, algorithms)
+
+def parse_token_known_header(
+    token: str | bytes,
+    known: ParsedToken,
+    *,
+    algorithms: frozenset[str],
+    max_length: int = MAX_TOKEN_LENGTH,
+) -> ParsedToken:
+    """:func:`parse_token` for a token whose header segment ``known`` was parsed from.
+
+    A caller that keeps parsed tokens by their header segment (DPoP proofs: a client
+    sends the same header with every proof) skips decoding and judging that header
+    again: the same segment gives the same header, so the rules hold. Everything else
+    is parsed as :func:`parse_token` does. A token whose header segment is not
+    ``known``'s is parsed in full.
+
+    Raises:
+        MalformedTokenError, AlgorithmNotAllowedError: as :func:`parse_token`.
+    """
+    header_b64, payload_b64, signature_b64 = _segments(token, max_length)
+    known_input = known.signing_input
+    cut = len(header_b64)
+    if known_input[cut : cut + 1] != b"." or known_input[:cut] != header_b64.encode("ascii"):
+        return parse_token(token, algorithms=algorithms, max_length=max_length)
     signature = _decode_segment(signature_b64, "signature")
-    payload_json = _decode_segment(payload_b64, "payload")
-    claims = loads_strict(payload_json, "payload")
+    claims = loads_strict(_decode_segment(payload_b64, "payload"), "payload")
     signing_input = f"{header_b64}.{payload_b64}".encode("ascii")
-    # Positional: a named tuple's keyword call binds its arguments in Python.
-    return ParsedToken(header, claims, signing_input, signature, alg, kid, typ)
+    return ParsedToken(
+        known.header, claims, signing_input, signature, known.alg, known.kid, known.typ
+    )

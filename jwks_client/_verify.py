@@ -11,13 +11,16 @@ awaits, locks or reads a clock: ``now`` is an argument.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from ._claims import ClaimsPolicy, validate_claims
 from ._errors import InvalidIssuerError, InvalidSignatureError
 from ._keys import PreparedKey
 from ._messages import SHOWN_LONG_CHARS, shown
 from ._token import ParsedToken
 
-__all__ = ["check_key_issuer", "check_signature", "verify_parsed"]
+__all__ = ["check_issuer_binding", "check_key_issuer", "check_signature", "verify_parsed"]
 
 
 def check_signature(parsed: ParsedToken, candidates: tuple[PreparedKey, ...]) -> PreparedKey:
@@ -50,10 +53,18 @@ def check_key_issuer(parsed: ParsedToken, key: PreparedKey) -> None:
     Raises:
         InvalidIssuerError: the token's ``iss`` is not the key's issuer.
     """
+    check_issuer_binding(parsed.claims, key)
+
+
+def check_issuer_binding(claims: Mapping[str, Any], key: PreparedKey) -> None:
+    """:func:`check_key_issuer` on a token's claims alone (a token verified before).
+
+    Raises:
+        InvalidIssuerError: the token's ``iss`` is not the key's issuer.
+    """
     bound = key.issuer
     if bound is None:
         return
-    claims = parsed.claims
     tid = claims.get("tid")
     expected = bound.replace("{tenantid}", tid if isinstance(tid, str) else "\x00")
     if claims.get("iss") != expected:

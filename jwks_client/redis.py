@@ -144,7 +144,60 @@ def _answer(op: Read | Write | Release, result: Any) -> Any:
     return None
 
 
-class RedisKeyCache:
+class _KeyCacheBase:
+    """What both shells share: options, the protocol, the outage bookkeeping."""
+
+    def __init__(
+        self,
+        client: Any,
+        *,
+        namespace: str,
+        signing_key: bytes | None,
+        operation_timeout: float,
+        retry_after: float,
+    ) -> None:
+        _check_options(namespace, signing_key, operation_timeout, retry_after)
+        self._client = client
+        self._protocol = SharedProtocol(namespace=namespace, signing_key=signing_key)
+        self._budget = float(operation_timeout)
+        self._health = _Health(namespace, float(retry_after))
+
+    @property
+    def protocol(self) -> SharedProtocol:
+        """The naming and sealing rules of this cache."""
+        return self._protocol
+
+    @property
+    def available(self) -> bool:
+        """False from a failed operation until the next successful one."""
+        return self._health.available
+
+    @property
+    def errors(self) -> int:
+        """How many operations failed or ran out of budget."""
+        return self._health.errors
+
+    def _settle(self, op: Read | Write | Release, result: Any) -> Any:
+        """The answer to ``op`` from a Redis reply, with the outage bookkeeping."""
+        answer = _answer(op, result)
+        if answer is DOWN:
+            self._health.failed("an unexpected reply")
+            return DOWN
+        self._health.succeeded()
+        return answer
+
+    def _failed(self, exc: BaseException) -> Any:
+        if isinstance(exc, (FutureTimeout, asyncio.TimeoutError)):
+            self._health.failed(f"no answer within {self._budget:g}s")
+        else:
+            self._health.failed(f"{type(exc).__name__}: {exc}")
+        return DOWN
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(namespace={self._protocol.namespace!r})"
+
+
+class RedisKeyCache(_KeyCacheBase):
     """The fleet's shared key cache, on a ``redis.Redis`` client (sync verifiers).
 
     Args:
@@ -170,29 +223,16 @@ class RedisKeyCache:
         operation_timeout: float = 0.25,
         retry_after: float = 5.0,
     ) -> None:
-        _check_options(namespace, signing_key, operation_timeout, retry_after)
-        self._client = client
-        self._protocol = SharedProtocol(namespace=namespace, signing_key=signing_key)
-        self._budget = float(operation_timeout)
-        self._health = _Health(namespace, float(retry_after))
+        super().__init__(
+            client,
+            namespace=namespace,
+            signing_key=signing_key,
+            operation_timeout=operation_timeout,
+            retry_after=retry_after,
+        )
         self._jobs: queue.SimpleQueue[tuple[Callable[[], Any], Future[Any]]] | None = None
         self._pid = os.getpid()
         self._start_guard = threading.Lock()
-
-    @property
-    def protocol(self) -> SharedProtocol:
-        """The naming and sealing rules of this cache."""
-        return self._protocol
-
-    @property
-    def available(self) -> bool:
-        """False from a failed operation until the next successful one."""
-        return self._health.available
-
-    @property
-    def errors(self) -> int:
-        """How many operations failed or ran out of budget."""
-        return self._health.errors
 
     def perform(self, op: Read | Write | Release) -> Any:
         """Run ``op`` within the budget; the answer, or ``DOWN`` on any failure."""
@@ -202,18 +242,9 @@ class RedisKeyCache:
         self._worker().put((lambda: self._run(op), future))
         try:
             result = future.result(timeout=self._budget)
-        except FutureTimeout:
-            self._health.failed(f"no answer within {self._budget:g}s")
-            return DOWN
-        except Exception as exc:  # the I/O boundary: Redis errors of every kind
-            self._health.failed(f"{type(exc).__name__}: {exc}")
-            return DOWN
-        answer = _answer(op, result)
-        if answer is DOWN:
-            self._health.failed("an unexpected reply")
-            return DOWN
-        self._health.succeeded()
-        return answer
+        except Exception as exc:  # the I/O boundary: Redis errors of every kind, timeouts
+            return self._failed(exc)
+        return self._settle(op, result)
 
     def _run(self, op: Read | Write | Release) -> Any:
         client = self._client
@@ -239,9 +270,6 @@ class RedisKeyCache:
                 ).start()
             return self._jobs
 
-    def __repr__(self) -> str:
-        return f"RedisKeyCache(namespace={self._protocol.namespace!r})"
-
 
 def _serve(jobs: queue.SimpleQueue[tuple[Callable[[], Any], Future[Any]]]) -> None:
     while True:
@@ -254,13 +282,15 @@ def _serve(jobs: queue.SimpleQueue[tuple[Callable[[], Any], Future[Any]]]) -> No
             future.set_exception(exc)
 
 
-class AsyncRedisKeyCache:
+class AsyncRedisKeyCache(_KeyCacheBase):
     """The fleet's shared key cache, on a ``redis.asyncio.Redis`` client (async verifiers).
 
     Args:
         client: a ``redis.asyncio.Redis`` (or Valkey) client; it stays yours.
-        namespace, signing_key, operation_timeout, retry_after: as for
-            :class:`RedisKeyCache`.
+        namespace: as for :class:`RedisKeyCache`.
+        signing_key: as for :class:`RedisKeyCache`.
+        operation_timeout: as for :class:`RedisKeyCache`.
+        retry_after: as for :class:`RedisKeyCache`.
 
     Raises:
         ConfigurationError: an option is invalid.
@@ -275,26 +305,13 @@ class AsyncRedisKeyCache:
         operation_timeout: float = 0.25,
         retry_after: float = 5.0,
     ) -> None:
-        _check_options(namespace, signing_key, operation_timeout, retry_after)
-        self._client = client
-        self._protocol = SharedProtocol(namespace=namespace, signing_key=signing_key)
-        self._budget = float(operation_timeout)
-        self._health = _Health(namespace, float(retry_after))
-
-    @property
-    def protocol(self) -> SharedProtocol:
-        """The naming and sealing rules of this cache."""
-        return self._protocol
-
-    @property
-    def available(self) -> bool:
-        """False from a failed operation until the next successful one."""
-        return self._health.available
-
-    @property
-    def errors(self) -> int:
-        """How many operations failed or ran out of budget."""
-        return self._health.errors
+        super().__init__(
+            client,
+            namespace=namespace,
+            signing_key=signing_key,
+            operation_timeout=operation_timeout,
+            retry_after=retry_after,
+        )
 
     async def perform(self, op: Read | Write | Release) -> Any:
         """Run ``op`` within the budget; the answer, or ``DOWN`` on any failure."""
@@ -302,18 +319,9 @@ class AsyncRedisKeyCache:
             return DOWN
         try:
             result = await asyncio.wait_for(self._run(op), self._budget)
-        except asyncio.TimeoutError:
-            self._health.failed(f"no answer within {self._budget:g}s")
-            return DOWN
-        except Exception as exc:  # the I/O boundary: Redis errors of every kind
-            self._health.failed(f"{type(exc).__name__}: {exc}")
-            return DOWN
-        answer = _answer(op, result)
-        if answer is DOWN:
-            self._health.failed("an unexpected reply")
-            return DOWN
-        self._health.succeeded()
-        return answer
+        except Exception as exc:  # the I/O boundary: Redis errors of every kind, timeouts
+            return self._failed(exc)
+        return self._settle(op, result)
 
     async def _run(self, op: Read | Write | Release) -> Any:
         client = self._client
@@ -322,6 +330,3 @@ class AsyncRedisKeyCache:
         if isinstance(op, Write):
             return await client.set(op.key, op.value, px=op.ttl_ms, nx=op.only_if_absent or None)
         return await client.eval(_RELEASE, 1, op.key, op.token)
-
-    def __repr__(self) -> str:
-        return f"AsyncRedisKeyCache(namespace={self._protocol.namespace!r})"

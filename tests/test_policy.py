@@ -147,10 +147,26 @@ def test_expired_known_key_served_stale_with_background_refresh() -> None:
     assert isinstance(decision, Serve) and decision.stale and decision.background
 
 
-def test_expired_unknown_kid_waits_for_forced_refresh() -> None:
-    """An expired set and an unknown kid ask for a blocking forced refresh."""
+def test_expired_unknown_kid_waits_for_an_ordinary_refresh() -> None:
+    """An expired set and an unknown kid ask for an ordinary blocking refresh, even inside
+    the unknown-kid cooldown (a lifetime shorter than the cooldown)."""
     state = warm(1000.0, lifetime=600)
-    assert decide(state, 1700.0, has_key=False, policy=POLICY) == Refresh(RefreshMode.FORCED)
+    assert decide(state, 1700.0, has_key=False, policy=POLICY) == Refresh(RefreshMode.BLOCKING)
+    short = CachePolicy(min_ttl=10, refresh_cooldown=30)
+    state = warm(1000.0, lifetime=10)
+    assert decide(state, 1009.0, has_key=False, policy=short) == Reject(
+        RejectReason.KEY_NOT_FOUND, None
+    )
+    assert decide(state, 1010.0, has_key=False, policy=short) == Refresh(RefreshMode.BLOCKING)
+
+
+def test_expired_unknown_kid_during_backoff_is_unavailable() -> None:
+    """An expired set, an unknown kid and a running backoff: keys-unavailable, no I/O."""
+    state = warm(1000.0, lifetime=600)
+    state = on_failed(on_attempt(state, 1700.0), 1700.0, ERROR, jitter=1.0)
+    assert decide(state, 1700.1, has_key=False, policy=POLICY) == Reject(
+        RejectReason.UNAVAILABLE, ERROR
+    )
 
 
 def test_failed_refresh_keeps_keys_and_serves_stale_until_horizon() -> None:
@@ -170,12 +186,16 @@ def test_failed_refresh_keeps_keys_and_serves_stale_until_horizon() -> None:
     )
 
 
-def test_unknown_kid_during_backoff_is_key_not_found_with_error() -> None:
-    """An unknown kid while refreshes fail is key-not-found carrying the failure."""
+def test_unknown_kid_after_a_failed_refresh_is_unavailable() -> None:
+    """An unknown kid while refreshes fail is keys-unavailable carrying the failure (the
+    verifier cannot decide), in the backoff and after it, inside the cooldown."""
     state = warm(1000.0)
     state = on_failed(on_attempt(state, 1100.0), 1100.0, ERROR, jitter=1.0)
     assert decide(state, 1100.1, has_key=False, policy=POLICY) == Reject(
-        RejectReason.KEY_NOT_FOUND, ERROR
+        RejectReason.UNAVAILABLE, ERROR
+    )
+    assert decide(state, 1110.0, has_key=False, policy=POLICY) == Reject(
+        RejectReason.UNAVAILABLE, ERROR
     )
 
 
@@ -246,6 +266,13 @@ class PolicyMachine(RuleBasedStateMachine):
         if isinstance(decision, Serve):
             # Never serve past the stale horizon.
             assert self.now < self.state.stale_until(POLICY)
+        elif isinstance(decision, Reject):
+            # Key-not-found only when the last refresh succeeded, and never for a set past
+            # its lifetime outside a backoff (that set is due for an ordinary refresh).
+            if decision.reason is RejectReason.KEY_NOT_FOUND:
+                assert self.state.last_error is None
+            if self.now >= self.state.fresh_until:
+                assert self.now < self.state.retry_at
         elif isinstance(decision, Refresh):
             if decision.mode is RefreshMode.FORCED:
                 self.forced_fetches.append(self.now)

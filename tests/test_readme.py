@@ -13,10 +13,12 @@ import ast
 import asyncio
 import base64
 import functools
+import hashlib
 import importlib
 import re
 import subprocess
 import sys
+import time
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,6 +29,8 @@ import pytest
 
 from jwks_client._transport import AsyncOwnedTransport, OwnedTransport
 from jwks_client.testing import LocalIssuer, reset_key_stores
+
+from .dpop_keys import ProofKey, b64url
 
 README = Path(__file__).parent.parent / "README.md"
 BLOCKS = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
@@ -228,6 +232,56 @@ def test_event_hook_example(
     verifier = namespace["verifier"]
     assert verifier.verify(_idp_token(hosts, aud="api"))["aud"] == "api"
     verifier.close()
+
+
+def test_sender_constrained_example(hosts: dict[str, LocalIssuer]) -> None:
+    """The verify_request handler accepts a DPoP-bound token with its proof and a
+    certificate-bound one with its certificate, and answers a replay, a downgrade and a
+    missing token with the right challenge."""
+    namespace: dict[str, Any] = {}
+    exec(block("from jwks_client import DPoP, InvalidTokenError"), namespace)
+    handle = namespace["handle"]
+    key = ProofKey()
+    token = _idp_token(hosts, sub="dora", cnf={"jkt": key.thumbprint})
+    url = "https://api.example.com/orders/7"
+    proof = key.proof("POST", url, token, now=time.time())
+    headers = {"Authorization": f"DPoP {token}", "DPoP": proof}
+    assert handle("POST", url + "?confirm=1", headers) == (200, {}, {"sub": "dora"})
+    status, answer, _ = handle("POST", url, headers)  # the same proof again
+    assert status == 401
+    assert 'error="invalid_dpop_proof"' in answer["WWW-Authenticate"]
+    status, answer, _ = handle("POST", url, {"Authorization": f"Bearer {token}"})
+    assert status == 401
+    assert answer["WWW-Authenticate"].startswith('Bearer realm="api", error="invalid_token"')
+    status, answer, _ = handle("GET", url, {})
+    assert (status, answer["WWW-Authenticate"].split(", ")[0]) == (401, 'Bearer realm="api"')
+    der = b"a client certificate's DER encoding stands in here"
+    bound = _idp_token(hosts, sub="eve", cnf={"x5t#S256": b64url(hashlib.sha256(der).digest())})
+    bearer = {"Authorization": f"Bearer {bound}"}
+    assert handle("GET", url, bearer, client_cert=der)[0] == 200
+    assert handle("GET", url, bearer)[0] == 401
+    namespace["verifier"].close()
+
+
+def test_nonce_example(hosts: dict[str, LocalIssuer]) -> None:
+    """The nonce example asks for a nonce, then accepts the proof carrying it and offers
+    the current nonce."""
+    namespace: dict[str, Any] = {"NONCE_SECRET": b"a secret of the deployment, 32 B"}
+    exec(block("from jwks_client import DPoP, UseDPoPNonceError, Verifier"), namespace)
+    handle = namespace["handle_with_nonce"]
+    key = ProofKey()
+    token = _idp_token(hosts, cnf={"jkt": key.thumbprint})
+    url = "https://api.example.com/items"
+
+    def request(nonce: str | None = None) -> dict[str, str]:
+        proof = key.proof("GET", url, token, now=time.time(), nonce=nonce)
+        return {"Authorization": f"DPoP {token}", "DPoP": proof}
+
+    status, answer = handle("GET", url, request())
+    assert status == 401
+    status, answer = handle("GET", url, request(answer["DPoP-Nonce"]))
+    assert status == 200 and answer["DPoP-Nonce"]
+    namespace["verifier"].close()
 
 
 def _module(name: str, source: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:

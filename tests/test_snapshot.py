@@ -79,7 +79,7 @@ def test_tampered_snapshot_refused(issuer: LocalIssuer, clock: FakeClock) -> Non
     ("change", "message"),
     [
         ({"format": "other"}, "not a jwks-client-snapshot"),
-        ({"version": 2}, "version 1"),
+        ({"version": 1}, "version 2"),
         ({"source": {"issuer": "https://evil", "jwks_uri": None}}, "another source"),
         ({"fetched_at": "yesterday"}, "fetched_at"),
         ({"fresh_until": float("nan")}, "fresh_until"),

@@ -22,6 +22,10 @@ type, time and claim-shape checks), with any URL in it replaced; an unknown key,
 issuer or audience, and any other rejection get a fixed text per class. It is sanitised
 to the characters RFC 6750 §3 allows (no ``"``, no ``\\``, no control or non-ASCII
 characters) and capped in length, so it can never break the header.
+
+The answers to the verifier's rejections and to unavailable keys are the library's own
+(:func:`jwks_client.challenge_for`, with :class:`jwks_client.Challenge`); this module
+adds the answers around them: missing or malformed bearer credentials and scopes.
 """
 
 from __future__ import annotations
@@ -29,25 +33,15 @@ from __future__ import annotations
 import inspect
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from typing import Any, Final
 
+import jwks_client
 from jwks_client import (
-    AlgorithmNotAllowedError,
+    Challenge,
     ConfigurationError,
-    ExpiredTokenError,
-    InvalidAudienceError,
-    InvalidClaimError,
-    InvalidIssuerError,
-    InvalidSignatureError,
     InvalidTokenError,
-    InvalidTokenTypeError,
     JWKSClientError,
-    KeyNotFoundError,
     KeySetUnavailableError,
-    MalformedTokenError,
-    MissingClaimError,
-    NotYetValidError,
     Verifier,
 )
 
@@ -92,39 +86,7 @@ _NOT_QUOTABLE: Final = re.compile(r"[^\x20\x21\x23-\x5b\x5d-\x7e]")
 _SCOPE_TOKEN: Final = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")
 
 _MISSING_DESCRIPTION: Final = "a bearer token is required"
-_UNAVAILABLE_DESCRIPTION: Final = "the token signing keys are temporarily unavailable"
 
-# What an answer says of a rejected token, by class (the nearest class in the exception's
-# MRO wins). Messages of an unknown key, issuer or audience name the server's side (the
-# JWKS URL or issuer, the last fetch failure, the accepted values): never sent.
-_TOKEN_DESCRIPTIONS: Final[dict[type[InvalidTokenError], str]] = {
-    KeyNotFoundError: "no signing key of the issuer matches the token's kid and alg",
-    InvalidIssuerError: "the token's issuer is not accepted",
-    InvalidAudienceError: "the token's audience is not accepted",
-    MalformedTokenError: "the token is malformed",
-    AlgorithmNotAllowedError: "the token's algorithm is not accepted",
-    InvalidSignatureError: "the token's signature does not verify",
-    InvalidTokenTypeError: "the token's type is not accepted",
-    ExpiredTokenError: "the token has expired",
-    NotYetValidError: "the token is not valid yet",
-    MissingClaimError: "the token lacks a required claim",
-    InvalidClaimError: "a claim of the token is invalid",
-    InvalidTokenError: "the token is invalid",
-}
-# The rejections whose messages speak only of the token the client sent; exact classes,
-# so a subclass (whose message nobody here has read) falls back to the fixed text.
-_PUBLIC_MESSAGES: Final[frozenset[type[InvalidTokenError]]] = frozenset(
-    {
-        MalformedTokenError,
-        AlgorithmNotAllowedError,
-        InvalidSignatureError,
-        InvalidTokenTypeError,
-        ExpiredTokenError,
-        NotYetValidError,
-        MissingClaimError,
-        InvalidClaimError,
-    }
-)
 # A URL in a message shown to a client (scheme://...), replaced as a precaution.
 _URL: Final = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://[^\s'\"]*")
 
@@ -159,32 +121,6 @@ class InsufficientScopeError(BearerError):
         super().__init__(message)
         self.required = required
         self.missing = missing
-
-
-@dataclass(frozen=True, slots=True)
-class Challenge:
-    """How to answer a failed authentication: status, description and headers.
-
-    Attributes:
-        status: 400, 401, 403 or 503.
-        error: the RFC 6750 error code (``invalid_request``, ``invalid_token``,
-            ``insufficient_scope``), or None (missing credentials, 503).
-        description: a short sanitised text, fit for a header and a response body.
-        headers: ``WWW-Authenticate`` (400/401/403) or ``Retry-After`` (503).
-    """
-
-    status: int
-    error: str | None
-    description: str
-    headers: tuple[tuple[str, str], ...]
-
-    def header_dict(self) -> dict[str, str]:
-        """Return the headers as a dict."""
-        return dict(self.headers)
-
-    def body(self) -> dict[str, str]:
-        """Return the JSON body the integrations send: ``{"detail": description}``."""
-        return {"detail": self.description}
 
 
 def _unquotable_removed(text: str) -> str:
@@ -314,13 +250,15 @@ def token_scopes(claims: Mapping[str, Any]) -> frozenset[str]:
 
     ``scope`` (RFC 8693/9068: a space-separated string) is read first; without it,
     ``scp`` (Entra ID: a space-separated string; Okta: a list of strings). A list of
-    strings is accepted in either claim; any other type grants nothing.
+    strings is accepted in either claim; any other type grants nothing. A string is split
+    on the ASCII space alone (RFC 6749 §3.3), never on other whitespace: one issued scope
+    ``"tx:42\u00a0admin"`` is that scope, and grants no ``admin``.
     """
     value = claims.get("scope")
     if value is None:
         value = claims.get("scp")
     if isinstance(value, str):
-        return frozenset(value.split())
+        return frozenset(scope for scope in value.split(" ") if scope)
     if isinstance(value, (list, tuple)):
         return frozenset(item for item in value if isinstance(item, str) and item)
     return frozenset()
@@ -355,12 +293,10 @@ def public_description(exc: InvalidTokenError | BearerError) -> str:
     fetch failure stay in the server's logs. A rejection's message that sanitises to
     nothing is replaced by the fixed text; a :class:`BearerError`'s may come back empty.
     """
-    shown = sanitize_description(_URL.sub("a URL", str(exc)))
     if isinstance(exc, BearerError):
-        return shown
-    # InvalidTokenError is in the table, so the nearest entry always exists.
-    fixed = next(_TOKEN_DESCRIPTIONS[c] for c in type(exc).__mro__ if c in _TOKEN_DESCRIPTIONS)
-    return (shown or fixed) if type(exc) in _PUBLIC_MESSAGES else fixed
+        return sanitize_description(_URL.sub("a URL", str(exc)))
+    # The library's own answer to a rejection (jwks_client.challenge_for) says the same.
+    return jwks_client.challenge_for(exc).description
 
 
 def challenge_for(
@@ -380,20 +316,18 @@ def challenge_for(
         exc: the error.
         realm: the realm of the challenge (None: no realm attribute).
     """
-    if isinstance(exc, KeySetUnavailableError):
-        return Challenge(
-            503, None, _UNAVAILABLE_DESCRIPTION, (("Retry-After", str(RETRY_AFTER_SECONDS)),)
-        )
+    if not isinstance(exc, BearerError):
+        # A rejection by the verifier, or keys unavailable: the library's own answer.
+        return jwks_client.challenge_for(exc, realm=realm)
     if isinstance(exc, MissingTokenError):
         header = www_authenticate(realm)
         return Challenge(401, None, _MISSING_DESCRIPTION, (("WWW-Authenticate", header),))
     scope: tuple[str, ...] = ()
     if isinstance(exc, InvalidRequestError):
         status, error = 400, "invalid_request"
-    elif isinstance(exc, InsufficientScopeError):
-        status, error, scope = 403, "insufficient_scope", exc.required
     else:
-        status, error = 401, "invalid_token"
+        assert isinstance(exc, InsufficientScopeError)
+        status, error, scope = 403, "insufficient_scope", exc.required
     description = public_description(exc) or error
     header = www_authenticate(realm, error=error, description=description, scope=scope)
     return Challenge(status, error, description, (("WWW-Authenticate", header),))

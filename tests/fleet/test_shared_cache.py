@@ -42,12 +42,12 @@ def make(issuer: LocalIssuer, clock: FakeClock, shared: RedisKeyCache) -> Iterat
 
     def factory(**options: Any) -> Verifier:
         options.setdefault("shared_cache", shared)
+        options.setdefault("cache_policy", POLICY)
         verifier = Verifier(
             issuer.issuer,
             audience=AUD,
             require_https=False,
             clock=clock,
-            cache_policy=POLICY,
             store_registry=KeyStoreRegistry(),
             **options,
         )
@@ -173,7 +173,7 @@ def test_backoff_and_stale_keys_are_shared_in_an_outage(
     first.verify(token)
     clock.advance(700)  # expired, within stale_if_error
     issuer.fail("status", status=503, path="all")
-    with pytest.raises(KeyNotFoundError):
+    with pytest.raises(KeySetUnavailableError):  # undecidable while the refresh fails
         first.verify(issuer.token(kid="rotated-away"))
     probes = issuer.request_count()
     newcomer = make()
@@ -382,3 +382,67 @@ def test_multi_issuer_verifiers_share_through_redis(
         ) as verifier:
             assert verifier.verify(token)["sub"] == "user-1"
     assert issuer.request_count("jwks") == 1
+
+
+def test_a_full_or_flushed_redis_changes_nothing_but_stats(
+    make: Make, issuer: LocalIssuer, redis_client: redis.Redis, clock: FakeClock
+) -> None:
+    """Redis refusing writes (out of memory) or losing everything (FLUSHALL) leaves every
+    process verifying; a refused write is counted and announced."""
+    events: list[object] = []
+    first = make(on_event=events.append)
+    redis_client.config_set("maxmemory-policy", "noeviction")
+    redis_client.config_set("maxmemory", "1")
+    try:
+        assert first.verify(issuer.token())["sub"] == "user-1"
+    finally:
+        redis_client.config_set("maxmemory", "0")
+    assert first.stats().shared_cache_errors >= 1
+    assert any(type(e).__name__ == "SharedCacheUnavailable" for e in events)
+    redis_client.flushall()
+    clock.advance(POLICY.stale_if_error + 700)
+    second = make()
+    assert second.verify(issuer.token())["sub"] == "user-1"
+    assert first.verify(issuer.token())["sub"] == "user-1"
+
+
+def test_a_newcomer_keeps_the_fleets_stale_keys_when_its_own_fetch_fails(
+    make: Make,
+    issuer: LocalIssuer,
+    clock: FakeClock,
+    redis_client: redis.Redis,
+    shared: RedisKeyCache,
+) -> None:
+    """With no fleet backoff recorded, a cold process tries the failing issuer itself, and
+    then serves the fleet's last good keys (within the stale window) instead of failing."""
+    first = make()
+    token = issuer.token(expires_in=100_000)
+    first.verify(token)
+    clock.advance(700)  # expired, within stale_if_error
+    issuer.fail("status", status=503, path="all")
+    newcomer = make()
+    assert newcomer.verify(token)["sub"] == "user-1"
+    state = newcomer.jwks_client.state
+    assert state.failures == 1 and state.last_error is not None
+    names = shared.protocol.names(newcomer.jwks_client.engine.config)
+    assert redis_client.get(names.backoff) is not None  # the fleet now backs off too
+
+
+def test_refresh_ahead_renews_once_for_the_fleet(
+    make: Make, issuer: LocalIssuer, clock: FakeClock
+) -> None:
+    """At the refresh-ahead point each process starts a background refresh; one fetches,
+    the others adopt what it published."""
+    ahead = CachePolicy(refresh_ahead=0.5, default_ttl=600)
+    processes = [make(cache_policy=ahead) for _ in range(4)]
+    token = issuer.token(expires_in=100_000)
+    for verifier in processes:
+        verifier.verify(token)
+    assert issuer.request_count("jwks") == 1
+    clock.advance(400)  # past half the lifetime, still fresh
+    for verifier in processes:
+        assert verifier.verify(token)["sub"] == "user-1"
+        assert verifier.jwks_client.join_background(10)
+    assert issuer.request_count("jwks") == 2
+    fetched = {v.jwks_client.state.fetched_at for v in processes}
+    assert fetched == {clock()}

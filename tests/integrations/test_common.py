@@ -22,7 +22,6 @@ from jwks_client import (
     InvalidSignatureError,
     InvalidTokenError,
     JWKSClientError,
-    KeyNotFoundError,
     KeySetUnavailableError,
     MalformedTokenError,
     Verifier,
@@ -359,19 +358,20 @@ def _rejection(verifier: Verifier, token: str) -> InvalidTokenError | KeySetUnav
 def test_unknown_kid_after_a_failed_refresh_reveals_nothing(
     issuer: LocalIssuer, clock: FakeClock
 ) -> None:
-    """An unknown kid whose refresh failed answers 401 naming neither URL nor failure."""
+    """An unknown kid whose refresh failed answers 503 (the keys could not be checked)
+    naming neither URL nor failure."""
     with Verifier(issuer.issuer, audience=AUD, require_https=False, clock=clock) as verifier:
         verifier.verify(issuer.token())
         clock.advance(31)  # past the refresh cooldown
         issuer.fail("status", status=500, path="all")
         exc = _rejection(verifier, issuer.token(kid="unknown"))
-    assert isinstance(exc, KeyNotFoundError)
+    assert isinstance(exc, KeySetUnavailableError)
     # The message keeps the facts for the server's logs ...
     assert issuer.base_url in str(exc) and "500" in str(exc)
     challenge = challenge_for(exc, realm="api")
     # ... the answer does not.
-    assert challenge.status == 401
-    assert challenge.description == "no signing key of the issuer matches the token's kid and alg"
+    assert challenge.status == 503
+    assert challenge.description == "the token signing keys are temporarily unavailable"
     assert _leaks(challenge, issuer) == []
 
 

@@ -345,15 +345,15 @@ def test_view_without_scopes_fails_closed(
 def test_answers_name_nothing_of_the_server_side(
     client: APIClient, issuer: LocalIssuer, clock: FakeClock
 ) -> None:
-    """A 401 after a failed refresh names neither the issuer, its URLs nor the failure."""
+    """An unknown kid whose refresh failed answers 503 (the keys could not be checked),
+    naming neither the issuer, its URLs nor the failure."""
     assert client.get("/me", **bearer(issuer.token())).status_code == 200
     clock.advance(31)  # past the refresh cooldown
     issuer.fail("status", status=500, path="all")
     response = client.get("/me", **bearer(issuer.token(kid="unknown")))
-    assert response.status_code == 401
-    shown = response.content.decode() + response.headers["WWW-Authenticate"]
+    assert response.status_code == 503
+    assert "WWW-Authenticate" not in response.headers
+    shown = response.content.decode() + response.headers["Retry-After"]
     for fragment in ("127.0.0.1", issuer.base_url, "500", "refresh"):
         assert fragment not in shown
-    assert response.json() == {
-        "detail": "no signing key of the issuer matches the token's kid and alg"
-    }
+    assert response.json() == {"detail": "the token signing keys are temporarily unavailable"}

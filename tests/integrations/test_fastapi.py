@@ -253,18 +253,18 @@ def test_optional_auth_still_judges_present_credentials(
 def test_answers_name_nothing_of_the_server_side(
     client: TestClient, issuer: LocalIssuer, clock: FakeClock
 ) -> None:
-    """A 401 after a failed refresh and a 503 name neither the issuer, its URLs nor the failure."""
+    """An unknown kid whose refresh failed answers 503 (the keys could not be checked),
+    naming neither the issuer, its URLs nor the failure."""
     assert client.get("/me", headers=auth(issuer.token())).status_code == 200
     clock.advance(31)  # past the refresh cooldown
     issuer.fail("status", status=500, path="all")
     unknown = client.get("/me", headers=auth(issuer.token(kid="unknown")))
-    assert unknown.status_code == 401
-    shown = unknown.text + unknown.headers["www-authenticate"]
+    assert unknown.status_code == 503
+    assert "www-authenticate" not in unknown.headers
+    shown = unknown.text + unknown.headers["retry-after"]
     for fragment in ("127.0.0.1", issuer.base_url, "500", "refresh"):
         assert fragment not in shown
-    assert unknown.json() == {
-        "detail": "no signing key of the issuer matches the token's kid and alg"
-    }
+    assert unknown.json() == {"detail": "the token signing keys are temporarily unavailable"}
 
 
 def test_unavailable_keys_answer_a_generic_503(issuer: LocalIssuer, clock: FakeClock) -> None:

@@ -276,12 +276,14 @@ def test_error_handler_sees_the_challenge(issuer: LocalIssuer, clock: FakeClock)
 def test_answers_name_nothing_of_the_server_side(
     client: FlaskClient, issuer: LocalIssuer, clock: FakeClock
 ) -> None:
-    """A 401 after a failed refresh names neither the issuer, its URLs nor the failure."""
+    """An unknown kid whose refresh failed answers 503 (the keys could not be checked),
+    naming neither the issuer, its URLs nor the failure."""
     assert client.get("/me", headers=auth_header(issuer.token())).status_code == 200
     clock.advance(31)  # past the refresh cooldown
     issuer.fail("status", status=500, path="all")
     response = client.get("/me", headers=auth_header(issuer.token(kid="unknown")))
-    assert response.status_code == 401
-    shown = response.get_data(as_text=True) + response.headers["WWW-Authenticate"]
+    assert response.status_code == 503
+    assert "WWW-Authenticate" not in response.headers
+    shown = response.get_data(as_text=True) + response.headers["Retry-After"]
     for fragment in ("127.0.0.1", issuer.base_url, "500", "refresh"):
         assert fragment not in shown
