@@ -28,9 +28,9 @@ import httpx
 import pytest
 
 from jwks_client._transport import AsyncOwnedTransport, OwnedTransport
-from jwks_client.testing import LocalIssuer, reset_key_stores
+from jwks_client.testing import DPoPKey, LocalIssuer, reset_key_stores
 
-from .dpop_keys import ProofKey, b64url
+from .keyfactory import b64url
 
 README = Path(__file__).parent.parent / "README.md"
 BLOCKS = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
@@ -241,7 +241,7 @@ def test_sender_constrained_example(hosts: dict[str, LocalIssuer]) -> None:
     namespace: dict[str, Any] = {}
     exec(block("from jwks_client import DPoP, InvalidTokenError"), namespace)
     handle = namespace["handle"]
-    key = ProofKey()
+    key = DPoPKey()
     token = _idp_token(hosts, sub="dora", cnf={"jkt": key.thumbprint})
     url = "https://api.example.com/orders/7"
     proof = key.proof("POST", url, token, now=time.time())
@@ -269,7 +269,7 @@ def test_nonce_example(hosts: dict[str, LocalIssuer]) -> None:
     namespace: dict[str, Any] = {"NONCE_SECRET": b"a secret of the deployment, 32 B"}
     exec(block("from jwks_client import DPoP, UseDPoPNonceError, Verifier"), namespace)
     handle = namespace["handle_with_nonce"]
-    key = ProofKey()
+    key = DPoPKey()
     token = _idp_token(hosts, cnf={"jkt": key.thumbprint})
     url = "https://api.example.com/items"
 
