@@ -374,3 +374,22 @@ def test_testing_your_api_example(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "6 passed" in result.stdout
+
+
+def test_testing_dpop_example(tmp_path: Path) -> None:
+    """The sender-constrained test module of 'Testing your API' passes under pytest with
+    the plugin: every proof fault refused."""
+    from jwks_client.testing import PROOF_FAULTS
+
+    (tmp_path / "test_dpop.py").write_text(block("# test_dpop.py"))
+    options = ["-p", "no:cacheprovider", "-W", "error"]
+    loop_scope = ["-o", "asyncio_default_fixture_loop_scope=function"]
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", *options, *loop_scope, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"{2 + len(PROOF_FAULTS)} passed" in result.stdout
