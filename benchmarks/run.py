@@ -3,8 +3,8 @@
     .venv/bin/python benchmarks/run.py [--quick] [--json PATH]
 
 Prints Markdown tables and writes every figure to JSON (default
-``benchmarks/results/latest.json``). ``--quick`` finishes in under a minute on a
-two-core machine; the full run takes a few minutes (more the first time, when it
+``benchmarks/results/latest.json``). ``--quick`` finishes in about a minute and a half
+on a two-core machine; the full run takes a few minutes (more the first time, when it
 generates and caches 1,000 RSA keys). See ``benchmarks/README.md``.
 """
 
@@ -27,6 +27,7 @@ if str(HERE) not in sys.path:
 
 import bench_coldstart  # noqa: E402
 import bench_dpop  # noqa: E402
+import bench_fleet  # noqa: E402
 import bench_hotpath  # noqa: E402
 import bench_peers  # noqa: E402
 import bench_scenarios  # noqa: E402
@@ -71,6 +72,10 @@ class Plan:
     generate_rsa: bool
     growth_calls: int
     process_runs: int
+    fleet_sizes: tuple[int, ...]
+    fleet_flood: int
+    fleet_cold_runs: int
+    fleet_timing: bench_fleet.Timing
 
 
 QUICK = Plan(
@@ -89,6 +94,10 @@ QUICK = Plan(
     generate_rsa=False,
     growth_calls=100_000,
     process_runs=7,
+    fleet_sizes=(1, 4),
+    fleet_flood=100,
+    fleet_cold_runs=3,
+    fleet_timing=bench_fleet.QUICK_TIMING,
 )
 FULL = Plan(
     rounds=100,
@@ -106,6 +115,10 @@ FULL = Plan(
     generate_rsa=True,
     growth_calls=1_000_000,
     process_runs=21,
+    fleet_sizes=(1, 4, 16),
+    fleet_flood=200,
+    fleet_cold_runs=15,
+    fleet_timing=bench_fleet.Timing(),
 )
 
 
@@ -550,6 +563,179 @@ def print_coldstart(result: dict[str, Any]) -> None:
     )
 
 
+# --- the fleet -----------------------------------------------------------------------------
+
+
+def fleet(plan: Plan) -> dict[str, Any]:
+    """K worker processes with and without a shared cache on Redis (an error is reported)."""
+    log(f"fleet: K in {plan.fleet_sizes}, shared_cache off and on ...")
+    try:
+        return bench_fleet.fleet(
+            plan.fleet_sizes,
+            plan.fleet_flood,
+            warm_rounds=plan.rounds,
+            warm_per_round=plan.per_round,
+            cold_runs=plan.fleet_cold_runs,
+            timing=plan.fleet_timing,
+            log=log,
+        )
+    except Exception as exc:  # no redis-server must not sink the rest of the run
+        return {"error": f"{type(exc).__name__}: {exc}"}
+
+
+#: The steps whose tokens are all valid (every one must verify).
+_VALID_STEPS = ("cold start", "rotation", "one lifetime")
+
+
+def _rejected(fleet_row: dict[str, Any]) -> tuple[int, int]:
+    """Valid tokens rejected, and valid tokens verified in all, across a fleet's steps."""
+    steps = fleet_row["steps"]
+    total = sum(sum(steps[s]["outcomes"].values()) for s in _VALID_STEPS if s in steps)
+    ok = sum(steps[s]["outcomes"].get("ok", 0) for s in _VALID_STEPS if s in steps)
+    return total - ok, total
+
+
+def print_fleet(result: dict[str, Any]) -> None:
+    """Issuer requests per fleet and step, warm verify with and without Redis, cold
+    processes."""
+    print("\n### Fleet: K processes, with and without a shared cache on Redis\n")
+    if "error" in result:
+        print(f"- ERROR {result['error']}")
+        return
+    policy = result["policy"]
+    print(
+        "Issuer requests per step (discovery + JWKS) for K spawned worker processes, each "
+        f"with its own Verifier (refresh_cooldown {policy['refresh_cooldown']:g} s, the "
+        f"issuer's max-age {policy['max_age']} s, refresh ahead at "
+        f"{policy['refresh_ahead']:.0%}); every step starts on a barrier; the lifetime step "
+        f"verifies every 20 ms for {policy['lifetime_step_s']:g} s; the flood is "
+        f"{result['flood_per_worker']} random-kid tokens per worker.\n"
+    )
+    rows = []
+    for row in result["fleets"]:
+        mode = "on" if row["shared_cache"] else "off"
+        if "error" in row:
+            rows.append([mode, str(row["k"]), f"ERROR {row['error'][:60]}", "", "", "", "", ""])
+            continue
+        steps = row["steps"]
+        cells = [f"{steps[s]['discovery']} + {steps[s]['jwks']}" for s in bench_fleet.STEPS]
+        rejected, total = _rejected(row)
+        flood = steps["random-kid flood"]["outcomes"]
+        rows.append(
+            [mode, str(row["k"]), *cells, f"{rejected:,} of {total:,}", str(flood.get("ok", 0))]
+        )
+    headers = ["shared_cache", "K", *bench_fleet.STEPS, "valid rejected", "random accepted"]
+    print(table(headers, rows))
+    errors = {
+        f"K={r['k']}": r["stats"]["shared_cache_errors"]
+        for r in result["fleets"]
+        if r.get("stats", {}).get("shared_cache_errors")
+    }
+    if errors:
+        print(f"\nShared-cache errors counted by the workers (fell back to the issuer): {errors}")
+    warm = result.get("warm_verify", {})
+    print()
+    if "error" in warm:
+        print(f"- warm verify: ERROR {warm['error']}")
+    else:
+        print(
+            f"Warm verify ({warm['alg']}, interleaved in one process, "
+            f"{warm[bench_fleet.WITHOUT]['samples']:,} calls each); Redis commands while "
+            f"timing: {warm['redis_commands_while_timing'] or 'none'}:\n"
+        )
+        print(
+            table(
+                ["", "median µs", "p90 µs"],
+                [
+                    [name, fmt_us(warm[name]["median_us"]), fmt_us(warm[name]["p90_us"])]
+                    for name in (bench_fleet.WITHOUT, bench_fleet.WITH)
+                ]
+                + [["ratio (medians)", fmt_ratio(warm["ratio"]), ""]],
+            )
+        )
+    cold = result.get("cold_process", {})
+    print()
+    if "error" in cold:
+        print(f"- cold process: ERROR {cold['error']}")
+        return
+    print(
+        f"A cold process's first verify (medians of {cold['runs']} fresh processes per row, "
+        "interleaved; ms from building the Verifier to the return of its first verify, "
+        "imports done before, joserfc's key modules too (their import, which every first "
+        "key pays, timed apart); CPU in brackets; process: spawn to exit):\n"
+    )
+    body = []
+    for kind, v in cold["kinds"].items():
+        commands = "; ".join(
+            ", ".join(f"{name} {n}" for name, n in seen.items()) or "none"
+            for seen in v["redis_commands"]
+        )
+        body.append(
+            [
+                kind,
+                f"{v['first_verify_ms']:.1f} ({v['first_verify_cpu_ms']:.1f})",
+                f"{v['joserfc_import_ms']:.1f}",
+                f"{v['process_ms']:.0f}",
+                "/".join(map(str, v["issuer_requests"])),
+                commands,
+                "/".join("yes" if x else "no" for x in v["httpx_loaded"]),
+            ]
+        )
+    headers = ["", "first verify ms (CPU)", "joserfc import ms", "process ms", "issuer requests"]
+    print(table([*headers, "Redis commands", "httpx loaded"], body))
+
+
+def fleet_failures(result: dict[str, Any]) -> list[str]:
+    """What the fleet shows the library doing wrong (an empty list when nothing): a valid
+    token rejected, a random kid accepted, and with shared_cache issuer requests above one
+    fetch per step or growing with K."""
+    if "error" in result:
+        return [f"fleet: {result['error']}"]
+    failed: list[str] = []
+    cooldown = result["policy"]["refresh_cooldown"]
+    smallest: dict[str, tuple[int, int]] = {}
+    for row in result["fleets"]:
+        name = f"fleet K={row['k']}, shared_cache {'on' if row['shared_cache'] else 'off'}"
+        if "error" in row:
+            failed.append(f"{name}: {row['error']}")
+            continue
+        steps = row["steps"]
+        rejected, total = _rejected(row)
+        if rejected:
+            detail = {s: steps[s]["outcomes"] for s in _VALID_STEPS}
+            failed.append(f"{name}: {rejected} of {total} valid tokens rejected: {detail}")
+        if steps["random-kid flood"]["outcomes"].get("ok"):
+            failed.append(f"{name}: a token with a random kid was accepted")
+        if not row["shared_cache"]:
+            continue
+        for step in bench_fleet.STEPS:
+            got = (steps[step]["discovery"], steps[step]["jwks"])
+            # One fetch per step for the whole fleet (the flood: one per cooldown it spans).
+            bound = 1 + int(steps[step]["span_s"] // cooldown) if step == "random-kid flood" else 1
+            if step == "cold start" and got != (1, 1):
+                failed.append(f"{name}: cold start made {got[0]} + {got[1]} requests, not 1 + 1")
+            elif max(got) > bound:
+                failed.append(f"{name}: {step} made {got[0]} + {got[1]} requests (at most {bound})")
+            first = smallest.setdefault(step, got)
+            if sum(got) > sum(first):
+                failed.append(f"{name}: {step} requests grow with K: {got} against {first}")
+    warm = result.get("warm_verify", {})
+    if "error" in warm:
+        failed.append(f"fleet warm verify: {warm['error']}")
+    elif warm["redis_commands_while_timing"]:
+        failed.append(f"warm verify sent Redis commands: {warm['redis_commands_while_timing']}")
+    cold = result.get("cold_process", {})
+    if "error" in cold:
+        failed.append(f"fleet cold process: {cold['error']}")
+    else:
+        expected = {"warm Redis": [0], "cold Redis": [2], "no Redis": [2]}
+        for kind, want in expected.items():
+            got_requests = cold["kinds"][kind]["issuer_requests"]
+            if got_requests != want:
+                failed.append(f"a cold process ({kind}) made {got_requests} issuer requests")
+    return failed
+
+
 # --- DPoP requests ------------------------------------------------------------------------------
 
 
@@ -601,15 +787,15 @@ def print_dpop(result: dict[str, Any]) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark; return the exit status (1 if a check of the run failed)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="a smaller run, under a minute")
+    parser.add_argument("--quick", action="store_true", help="a smaller run (about 90 s)")
     parser.add_argument("--json", type=Path, default=DEFAULT_JSON, help="where to write JSON")
     parser.add_argument(
         "--keep-gc", action="store_true", help="leave the garbage collector on while timing"
     )
     parser.add_argument(
         "--sections",
-        default="table,anatomy,scenarios,coldstart,dpop",
-        help="comma-separated subset of: table, anatomy, scenarios, coldstart, dpop",
+        default="table,anatomy,scenarios,coldstart,dpop,fleet",
+        help="comma-separated subset of: table, anatomy, scenarios, coldstart, dpop, fleet",
     )
     args = parser.parse_args(argv)
     plan = QUICK if args.quick else FULL
@@ -677,6 +863,10 @@ def main(argv: list[str] | None = None) -> int:
         if "dpop" in sections:
             report["dpop"] = dpop_section(plan, args.keep_gc)
             print_dpop(report["dpop"])
+        if "fleet" in sections:
+            report["fleet"] = fleet(plan)
+            print_fleet(report["fleet"])
+            failed += fleet_failures(report["fleet"])
     finally:
         for fixture in fixtures.values():
             fixture.issuer.stop()

@@ -26,7 +26,7 @@ from ._claims import ClaimsPolicy
 from ._config import DEFAULT_LEEWAY
 from ._dpop import DPoP
 from ._engine import Background, Flow, Pause, Request, SharedStep, StaticJWKS, Wait
-from ._errors import JWKSClientError, KeySetUnavailableError
+from ._errors import ConfigurationError, JWKSClientError, KeySetUnavailableError
 from ._events import EventHook
 from ._http import (
     DEFAULT_MAX_RESPONSE_BYTES,
@@ -39,7 +39,7 @@ from ._http import (
 )
 from ._keys import KeyRing, PreparedKey
 from ._request import Headers
-from ._shared import AsyncSharedCache, shared_protocol
+from ._shared import DOWN, AsyncSharedCache, Write, shared_protocol
 from ._shell import DEFAULT_DPOP, KeyClientBase, VerifierBase
 from ._store import KeyStoreRegistry
 from ._token import MAX_TOKEN_LENGTH
@@ -138,18 +138,23 @@ class AsyncJWKSClient(KeyClientBase):
         if self._owns_client:
             self._http = None
 
-    async def get_key(self, kid: str | None, alg: str) -> PreparedKey:
+    async def get_key(self, kid: str | None, alg: str | None = None) -> PreparedKey:
         """Return the first key that matches ``kid`` and ``alg``.
+
+        Without ``alg``, the first key published with ``kid``, whatever algorithms it
+        verifies (a kid is then required).
 
         Raises:
             KeyNotFoundError: no such key, even after the allowed refresh.
             KeySetUnavailableError: the key set could not be obtained.
         """
+        if alg is None and kid is None:
+            raise ConfigurationError("get_key needs a kid when no alg is given")
         return (await self.candidates(alg, kid))[0]
 
     async def candidates(
         self,
-        alg: str,
+        alg: str | None,
         kid: str | None,
         *,
         precheck: Callable[[float], None] | None = None,
@@ -157,7 +162,8 @@ class AsyncJWKSClient(KeyClientBase):
         """Return every key that may verify a token with ``alg``/``kid`` (never empty).
 
         Args:
-            alg, kid: from the token's header.
+            alg, kid: from the token's header (``alg`` None: the keys of ``kid`` for any
+                algorithm).
             precheck: called with the current time before a refresh is spent on an
                 unknown kid; raise from it to refuse the token without the refresh.
 
@@ -185,6 +191,16 @@ class AsyncJWKSClient(KeyClientBase):
             KeySetUnavailableError: the refresh failed (the cached keys are kept).
         """
         return await self._drive(self._engine.refresh())
+
+    async def record_fleet_wide(self, op: Write) -> Any:
+        """Perform a write on the shared cache (``DOWN`` when there is none, or it fails).
+
+        Used by the verifiers to record DPoP proofs fleet-wide.
+        """
+        cache = self._shared_cache
+        if cache is None:
+            return DOWN
+        return await cache.perform(op)
 
     async def join_background(self, timeout: float = 10.0) -> bool:
         """Wait for a background refresh in flight, if any, to land (tests, demos).
@@ -480,6 +496,7 @@ class AsyncVerifier(VerifierBase[AsyncJWKSClient]):
             clock=clock,
             verified_token_cache_size=verified_token_cache_size,
             dpop=dpop,
+            shared=shared_protocol(shared_cache, asynchronous=True),
         )
         # With a fixed jwks_uri the issuer is only compared with ``iss``; it need not
         # be a URL (some issuers, e.g. "accounts.google.com", are not).
@@ -566,7 +583,9 @@ class AsyncVerifier(VerifierBase[AsyncJWKSClient]):
             proof = requests.check(credentials, job.claims, method, url, client_cert)
             policy = self._claims_policy
             claims = await verify_job(checker, job, policy, self._keys, token, bound=True)
-            requests.complete(proof)
+            record = requests.complete(proof)
+            if record is not None:
+                requests.settle(await self._keys.record_fleet_wide(record))
             return claims
         except JWKSClientError as exc:
             requests.annotate(exc, credentials)

@@ -135,6 +135,8 @@ class Stats:
             (a set another process fetched, or the fleet's cooldown or backoff).
         shared_cache_errors: shared-cache operations that failed or ran out of budget
             (each followed by this process fetching on its own).
+        dpop_replay_fallbacks: DPoP proofs recorded only in this process's replay store
+            because the shared cache failed (a replay to another process could pass).
         new_issuers_refused: (multi-issuer verifiers) tokens of an issuer not yet in use
             refused because the budget of new issuers per second was spent.
     """
@@ -156,4 +158,5 @@ class Stats:
     jwks_uri: str | None = None
     shared_cache_hits: int = 0
     shared_cache_errors: int = 0
+    dpop_replay_fallbacks: int = 0
     new_issuers_refused: int = 0

@@ -263,7 +263,7 @@ class SkippedKey:
     reason: str
 
 
-_Index = dict[tuple[str | None, str], tuple[PreparedKey, ...]]
+_Index = dict[tuple[str | None, str | None], tuple[PreparedKey, ...]]
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -281,8 +281,10 @@ class KeyRing:
     _index: _Index = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        grouped: dict[tuple[str | None, str], list[PreparedKey]] = {}
+        grouped: dict[tuple[str | None, str | None], list[PreparedKey]] = {}
         for key in self.keys:
+            if key.kid is not None:
+                grouped.setdefault((key.kid, None), []).append(key)  # any algorithm
             for alg in key.algorithms:
                 grouped.setdefault((None, alg), []).append(key)
                 if key.kid is not None:
@@ -301,7 +303,7 @@ class KeyRing:
     def __len__(self) -> int:
         return len(self.keys)
 
-    def select(self, alg: str, kid: str | None) -> tuple[PreparedKey, ...]:
+    def select(self, alg: str | None, kid: str | None) -> tuple[PreparedKey, ...]:
         """Return the candidate keys for a token, in document order.
 
         A candidate may verify ``alg``; when the token has a ``kid``, the candidate's
@@ -309,7 +311,8 @@ class KeyRing:
         ``MAX_CANDIDATES`` keys are returned; an empty tuple when none fits.
 
         Args:
-            alg: the token header's ``alg``.
+            alg: the token header's ``alg``; None for the keys of ``kid`` whatever
+                algorithms they verify (never for a kid-less lookup).
             kid: the token header's ``kid``, None when absent.
         """
         return self._index.get((kid, alg), ())

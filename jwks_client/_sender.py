@@ -24,9 +24,11 @@ into the ``WWW-Authenticate`` challenges.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from . import _fork
 from ._challenge import BEARER, DPOP
 from ._dpop import (
     DPoP,
@@ -51,6 +53,7 @@ from ._errors import (
 from ._keys import PreparedKey
 from ._replay import ReplayStore, default_replay_store
 from ._request import Credentials, read_credentials
+from ._shared import DOWN, SharedProtocol, Write, ttl_ms
 from ._token import ParsedToken
 from ._types import Clock
 
@@ -58,6 +61,11 @@ if TYPE_CHECKING:
     from cryptography.x509 import Certificate
 
 __all__ = ["PROOF_HEADER_CACHE_SIZE", "RequestChecker"]
+
+
+def _replayed() -> InvalidDPoPProofError:
+    return InvalidDPoPProofError("invalid DPoP proof: it was already used (a replay)")
+
 
 #: Distinct proof headers kept with their parsed header and imported key.
 PROOF_HEADER_CACHE_SIZE = 1024
@@ -74,7 +82,9 @@ class RequestChecker:
         ConfigurationError: ``dpop`` is neither a ``DPoP`` nor None.
     """
 
-    def __init__(self, dpop: DPoP | None, clock: Clock) -> None:
+    def __init__(
+        self, dpop: DPoP | None, clock: Clock, shared: SharedProtocol | None = None
+    ) -> None:
         if dpop is not None and not isinstance(dpop, DPoP):
             raise ConfigurationError(f"dpop must be a DPoP or None, got {dpop!r}")
         self.dpop = dpop
@@ -88,6 +98,12 @@ class RequestChecker:
             # Not `or`: an empty store has a length of 0, and is falsy.
             store = dpop.replay_store
             self._replay = store if store is not None else default_replay_store()
+        # With the fleet's shared cache (and no replay store of the user's own), accepted
+        # proofs are also recorded fleet-wide, so a replay to another process is refused.
+        self._fleet = shared if dpop is not None and dpop.replay_store is None else None
+        self._fallbacks = 0
+        self._fallback_lock = threading.Lock()
+        _fork.track(self)
         # Proof header segment -> a proof parsed with it, and its key (or why it is unusable).
         self._headers: dict[str, tuple[ParsedToken, PreparedKey | str]] = {}
 
@@ -164,20 +180,60 @@ class RequestChecker:
             dpop=dpop,
         )
 
-    def complete(self, proof: Proof | None) -> None:
+    def complete(self, proof: Proof | None) -> Write | None:
         """Check the proof's signature and record it; refuse a replay.
+
+        Returns:
+            With a shared cache, the write that records the proof fleet-wide: the shell
+            performs it and hands the answer to :meth:`settle`. Otherwise None.
 
         Raises:
             InvalidDPoPProofError: the signature does not verify, or the proof was
                 already used.
         """
         if proof is None:
-            return
+            return None
         verify_proof_signature(proof)
         assert self._replay is not None
         key = replay_key(proof.key.thumbprint, proof.jti)
-        if not self._replay.first_use(key, proof.expires_at, self._clock()):
-            raise InvalidDPoPProofError("invalid DPoP proof: it was already used (a replay)")
+        now = self._clock()
+        if not self._replay.first_use(key, proof.expires_at, now):
+            raise _replayed()
+        fleet = self._fleet
+        if fleet is None:
+            return None
+        return Write(
+            f"{fleet.namespace}:dpop:{key.hex()}",
+            b"1",
+            ttl_ms(proof.expires_at - now),
+            only_if_absent=True,
+        )
+
+    def settle(self, answer: object) -> None:
+        """Take the shared cache's answer to :meth:`complete`'s write.
+
+        A proof another process already recorded is a replay. When the shared cache
+        could not answer, the process's own record stands alone, and that is counted
+        (``stats().dpop_replay_fallbacks``).
+
+        Raises:
+            InvalidDPoPProofError: the fleet has seen the proof.
+        """
+        if answer is DOWN:
+            with self._fallback_lock:
+                self._fallbacks += 1
+            return
+        if answer is not True:
+            raise _replayed()
+
+    def after_fork_in_child(self) -> None:
+        """In a forked child: a fresh counter lock."""
+        self._fallback_lock = threading.Lock()
+
+    @property
+    def replay_fallbacks(self) -> int:
+        """Proofs recorded only in this process because the shared cache failed."""
+        return self._fallbacks
 
     def annotate(self, error: JWKSClientError, credentials: Credentials | None) -> None:
         """Record on a rejection the scheme used and what this verifier accepts."""

@@ -150,6 +150,7 @@ class SharedView:
     retry_at: float | None = None
     error: str | None = None
     absent_since: float | None = None
+    locked: bool = False
 
 
 def _canonical(payload: Mapping[str, Any]) -> bytes:
@@ -243,7 +244,7 @@ class SharedProtocol:
     def read_view(
         self, answers: tuple[object, ...], config: SourceConfig, now: float
     ) -> SharedView:
-        """Open the answers to a read of (keys, attempt, backoff[, absent])."""
+        """Open the answers to a read of (keys, attempt, backoff, lock[, absent])."""
         limit = config.max_response_bytes * 2 + 4096
         keys = self.unseal(answers[0], limit) if answers else None
         state = None
@@ -256,13 +257,15 @@ class SharedProtocol:
         backoff = self.unseal(answers[2], 4096) if len(answers) > 2 else None
         retry_at = _time(backoff, "retry_at") if backoff is not None else None
         error = backoff.get("error") if backoff is not None else None
-        absent = _time(self.unseal(answers[3], 4096)) if len(answers) > 3 else None
+        locked = len(answers) > 3 and answers[3] is not None
+        absent = _time(self.unseal(answers[4], 4096)) if len(answers) > 4 else None
         return SharedView(
             keys=state,
             attempt=attempt,
             retry_at=retry_at,
             error=error if isinstance(error, str) else None,
             absent_since=absent,
+            locked=locked,
         )
 
 
@@ -325,6 +328,10 @@ def plan_lead(
         if kid is not None and view.absent_since is not None and now < view.absent_since + ttl:
             return Limit(newer, last_attempt=view.attempt, absent=kid)
         if view.attempt is not None and now < view.attempt + policy.refresh_cooldown:
+            if view.locked:
+                # The attempt is a fetch still running: wait for what it brings (the
+                # unknown kid may be in it) instead of taking its cooldown.
+                return Fetch()
             return Limit(newer, last_attempt=view.attempt)
     return Fetch()
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Collection, Iterable, Mapping
+from dataclasses import replace
 from typing import Any, Generic, TypeVar
 
 from ._checker import TokenChecker
@@ -157,6 +158,7 @@ class VerifierBase(Generic[_Keys]):
         clock: Clock,
         verified_token_cache_size: int,
         dpop: DPoP | None = DEFAULT_DPOP,
+        shared: SharedProtocol | None = None,
     ) -> None:
         rules = make_token_rules(
             issuer=issuer,
@@ -170,7 +172,7 @@ class VerifierBase(Generic[_Keys]):
         self.issuer = issuer
         self._claims_policy = rules.claims
         self._checker = TokenChecker(rules, clock, verified_token_cache_size)
-        self._requests = RequestChecker(dpop, clock)
+        self._requests = RequestChecker(dpop, clock, shared)
 
     _keys: _Keys
 
@@ -197,4 +199,5 @@ class VerifierBase(Generic[_Keys]):
 
     def stats(self) -> Stats:
         """A snapshot of this verifier's counters, its key cache and its key store."""
-        return self._keys.engine.stats(self._checker.stats())
+        stats = self._keys.engine.stats(self._checker.stats())
+        return replace(stats, dpop_replay_fallbacks=self._requests.replay_fallbacks)

@@ -124,6 +124,9 @@ class KeyStore:
     _hooks: tuple[EventHook, ...] = field(default=(), repr=False)
     _absent: TTLCache[str, bool] | None = field(default=None, repr=False)
     _stale_noted: CacheState | None = field(default=None, repr=False)
+    #: Whether the latest finished refresh heard from the issuer (200 or 304); a set
+    #: taken from the fleet, or a "not now", confirms nothing about an unknown kid.
+    confirmed: bool = field(default=False, repr=False)
 
     def __post_init__(self) -> None:
         _fork.track(self)
@@ -262,6 +265,7 @@ class KeyStore:
             if claim.future is None or self._inflight is not claim.future:
                 return
             before = self.state
+            self.confirmed = isinstance(outcome, (Fetched, NotModified))
             if isinstance(outcome, Adopt):
                 self.state = on_adopted(self.state, outcome.state)
                 self.counters.adopted += 1

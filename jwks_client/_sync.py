@@ -24,7 +24,7 @@ from ._config import DEFAULT_LEEWAY
 from ._deadline import ExchangeDeadline
 from ._dpop import DPoP
 from ._engine import Background, Flow, Pause, Request, SharedStep, StaticJWKS, Wait
-from ._errors import JWKSClientError, KeySetUnavailableError
+from ._errors import ConfigurationError, JWKSClientError, KeySetUnavailableError
 from ._events import EventHook
 from ._http import (
     DEFAULT_MAX_RESPONSE_BYTES,
@@ -37,7 +37,7 @@ from ._http import (
 )
 from ._keys import KeyRing, PreparedKey
 from ._request import Headers
-from ._shared import SharedCache, shared_protocol
+from ._shared import DOWN, SharedCache, Write, shared_protocol
 from ._shell import DEFAULT_DPOP, KeyClientBase, VerifierBase
 from ._store import KeyStoreRegistry
 from ._token import MAX_TOKEN_LENGTH
@@ -188,18 +188,23 @@ class JWKSClient(KeyClientBase):
         if self._owns_client:
             self._http = None
 
-    def get_key(self, kid: str | None, alg: str) -> PreparedKey:
+    def get_key(self, kid: str | None, alg: str | None = None) -> PreparedKey:
         """Return the first key that matches ``kid`` and ``alg``.
+
+        Without ``alg``, the first key published with ``kid``, whatever algorithms it
+        verifies (a kid is then required).
 
         Raises:
             KeyNotFoundError: no such key, even after the allowed refresh.
             KeySetUnavailableError: the key set could not be obtained.
         """
+        if alg is None and kid is None:
+            raise ConfigurationError("get_key needs a kid when no alg is given")
         return self.candidates(alg, kid)[0]
 
     def candidates(
         self,
-        alg: str,
+        alg: str | None,
         kid: str | None,
         *,
         precheck: Callable[[float], None] | None = None,
@@ -207,7 +212,8 @@ class JWKSClient(KeyClientBase):
         """Return every key that may verify a token with ``alg``/``kid`` (never empty).
 
         Args:
-            alg, kid: from the token's header.
+            alg, kid: from the token's header (``alg`` None: the keys of ``kid`` for any
+                algorithm).
             precheck: called with the current time before a refresh is spent on an
                 unknown kid; raise from it to refuse the token without the refresh.
 
@@ -235,6 +241,16 @@ class JWKSClient(KeyClientBase):
             KeySetUnavailableError: the refresh failed (the cached keys are kept).
         """
         return self._drive(self._engine.refresh())
+
+    def record_fleet_wide(self, op: Write) -> Any:
+        """Perform a write on the shared cache (``DOWN`` when there is none, or it fails).
+
+        Used by the verifiers to record DPoP proofs fleet-wide.
+        """
+        cache = self._shared_cache
+        if cache is None:
+            return DOWN
+        return cache.perform(op)
 
     def join_background(self, timeout: float = 10.0) -> bool:
         """Wait for a background refresh in flight, if any, to land (tests, demos).
@@ -467,6 +483,7 @@ class Verifier(VerifierBase[JWKSClient]):
             clock=clock,
             verified_token_cache_size=verified_token_cache_size,
             dpop=dpop,
+            shared=shared_protocol(shared_cache, asynchronous=False),
         )
         # With a fixed jwks_uri the issuer is only compared with ``iss``; it need not
         # be a URL (some issuers, e.g. "accounts.google.com", are not).
@@ -553,7 +570,9 @@ class Verifier(VerifierBase[JWKSClient]):
             proof = requests.check(credentials, job.claims, method, url, client_cert)
             policy = self._claims_policy
             claims = verify_job(checker, job, policy, self._keys, token, bound=True)
-            requests.complete(proof)
+            record = requests.complete(proof)
+            if record is not None:
+                requests.settle(self._keys.record_fleet_wide(record))
             return claims
         except JWKSClientError as exc:
             requests.annotate(exc, credentials)

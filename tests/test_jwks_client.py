@@ -24,6 +24,44 @@ from jwks_client.testing import FakeClock, LocalIssuer
 AUD = "https://api.example.com"
 
 
+def test_get_key_without_alg(issuer: LocalIssuer, clock: FakeClock) -> None:
+    """get_key(kid) finds the key of that kid whatever its algorithm; an unknown kid still
+    fails, and a kid is required when no alg is given."""
+    with JWKSClient(issuer.jwks_uri, require_https=False, clock=clock) as keys:
+        kid = issuer.signing_kid()
+        assert keys.get_key(kid).kid == kid
+        assert keys.get_key(kid) is keys.get_key(kid, "ES256")
+        with pytest.raises(KeyNotFoundError, match="no key for kid 'nope' in") as info:
+            keys.get_key("nope")
+        assert info.value.alg is None
+        with pytest.raises(ConfigurationError, match="needs a kid"):
+            keys.get_key(None)
+
+
+def test_async_get_key_without_alg(issuer: LocalIssuer, clock: FakeClock) -> None:
+    """The async twin's get_key(kid) works the same way."""
+
+    async def run() -> str | None:
+        async with AsyncJWKSClient(issuer.jwks_uri, require_https=False, clock=clock) as keys:
+            return (await keys.get_key(issuer.signing_kid())).kid
+
+    assert asyncio.run(run()) == issuer.signing_kid()
+
+
+def test_a_kid_refused_from_cache_says_so(issuer: LocalIssuer, clock: FakeClock) -> None:
+    """An unknown kid refused without a request (within the cooldown) says it came from the
+    cache; one refused after a refresh does not."""
+    with JWKSClient(issuer.jwks_uri, require_https=False, clock=clock) as keys:
+        keys.key_set()
+        clock.advance(31)
+        with pytest.raises(KeyNotFoundError) as after_refresh:
+            keys.get_key("first", "ES256")
+        assert "without a request" not in str(after_refresh.value)
+        with pytest.raises(KeyNotFoundError, match="without a request"):
+            keys.get_key("second", "ES256")
+    assert issuer.request_count("jwks") == 2
+
+
 def test_get_key_and_candidates(issuer: LocalIssuer, clock: FakeClock) -> None:
     """get_key returns the prepared key for a kid/alg; an unknown kid is KeyNotFoundError."""
     with JWKSClient(issuer.jwks_uri, require_https=False, clock=clock) as keys:

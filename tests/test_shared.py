@@ -223,3 +223,15 @@ def test_expiries_are_whole_milliseconds_of_at_least_a_second(
 ) -> None:
     """Redis expiries never go below a second, and infinity becomes a day."""
     assert ttl_ms(seconds) == expected
+
+
+def test_a_fetch_in_flight_is_awaited_rather_than_its_cooldown_taken() -> None:
+    """Within the fleet's cooldown, a running fetch (the lock held) means wait for it: the
+    unknown kid may be in what it brings."""
+    local = state(NOW - 100)
+    running = SharedView(attempt=NOW - 1, locked=True)
+    assert plan_lead(local, running, now=NOW, forced=True, kid="new", config=CONFIG) == Fetch()
+    done = SharedView(attempt=NOW - 1, locked=False)
+    assert plan_lead(local, done, now=NOW, forced=True, kid="new", config=CONFIG) == Limit(
+        None, last_attempt=NOW - 1
+    )

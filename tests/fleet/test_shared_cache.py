@@ -446,3 +446,170 @@ def test_refresh_ahead_renews_once_for_the_fleet(
     assert issuer.request_count("jwks") == 2
     fetched = {v.jwks_client.state.fetched_at for v in processes}
     assert fetched == {clock()}
+
+
+def test_redis_dying_mid_run_and_coming_back(issuer: LocalIssuer, clock: FakeClock) -> None:
+    """A Redis killed mid-run leaves verification working; once restarted on its port,
+    the cache is used again (the client reconnects)."""
+    from tests.redis_support import RedisServer, _free_port
+
+    server = RedisServer(_free_port())
+    server.start()
+    client = redis.Redis.from_url(server.url)
+    cache = RedisKeyCache(client, retry_after=0.05)
+    made: list[Verifier] = []
+
+    def process() -> Verifier:
+        verifier = Verifier(
+            issuer.issuer,
+            audience=AUD,
+            require_https=False,
+            clock=clock,
+            cache_policy=POLICY,
+            shared_cache=cache,
+            store_registry=KeyStoreRegistry(),
+        )
+        made.append(verifier)
+        return verifier
+
+    try:
+        process().verify(issuer.token())
+        assert issuer.request_count("jwks") == 1
+        server.stop()
+        assert process().verify(issuer.token())["sub"] == "user-1"  # fetched on its own
+        assert issuer.request_count("jwks") == 2 and not cache.available
+        server.start()  # empty: the fleet's set is gone with the old server
+        for _ in range(100):  # bounded: the breaker reopens after retry_after
+            process().verify(issuer.token())
+            if cache.available:
+                break
+        assert cache.available
+        before = issuer.request_count("jwks")
+        assert process().verify(issuer.token())["sub"] == "user-1"
+        assert issuer.request_count("jwks") == before  # served from Redis again
+    finally:
+        for verifier in made:
+            verifier.close()
+        client.close()
+        server.stop()
+
+
+class _Interleaved:
+    """A shared cache through which a test runs code at a chosen point of a process's
+    conversation with Redis (the interleavings of real fleets, made deterministic)."""
+
+    def __init__(
+        self,
+        cache: RedisKeyCache,
+        *,
+        before_lock: Callable[[], None] | None = None,
+        after_read: Callable[[], None] | None = None,
+    ) -> None:
+        self._cache = cache
+        self._before_lock = before_lock
+        self._after_read = after_read
+
+    @property
+    def protocol(self) -> Any:
+        return self._cache.protocol
+
+    def perform(self, op: Any) -> Any:
+        from jwks_client._shared import Read, Write
+
+        if isinstance(op, Write) and op.only_if_absent and self._before_lock is not None:
+            run, self._before_lock = self._before_lock, None
+            run()
+        answer = self._cache.perform(op)
+        if isinstance(op, Read) and self._after_read is not None:
+            run, self._after_read = self._after_read, None
+            run()
+        return answer
+
+
+def test_a_leader_that_publishes_just_before_our_lock_is_not_fetched_again(
+    issuer: LocalIssuer, clock: FakeClock, shared: RedisKeyCache
+) -> None:
+    """A process that read an empty fleet, then wins the lock right after another process
+    published and released it, takes the published set instead of fetching again."""
+    token = issuer.token()
+    made: list[Verifier] = []
+
+    def process(cache: Any) -> Verifier:
+        verifier = Verifier(
+            issuer.issuer,
+            audience=AUD,
+            require_https=False,
+            clock=clock,
+            shared_cache=cache,
+            store_registry=KeyStoreRegistry(),
+        )
+        made.append(verifier)
+        return verifier
+
+    leader = process(shared)
+    late = process(_Interleaved(shared, before_lock=lambda: leader.verify(token)))
+    try:
+        assert late.verify(token)["sub"] == "user-1"
+    finally:
+        for verifier in made:
+            verifier.close()
+    assert issuer.request_count("discovery") == 1
+    assert issuer.request_count("jwks") == 1
+
+
+def test_a_rotation_in_flight_is_awaited_not_refused(
+    issuer: LocalIssuer, clock: FakeClock, shared: RedisKeyCache, redis_client: redis.Redis
+) -> None:
+    """While another process fetches a rotated set (its attempt recorded, the set not yet
+    published), a process meeting the new kid waits for that set instead of refusing the
+    kid and telling the fleet it is absent."""
+    import threading
+
+    read_while_locked = threading.Event()
+    made: list[Verifier] = []
+
+    def process(cache: Any) -> Verifier:
+        verifier = Verifier(
+            issuer.issuer,
+            audience=AUD,
+            require_https=False,
+            clock=clock,
+            cache_policy=POLICY,
+            shared_cache=cache,
+            store_registry=KeyStoreRegistry(),
+        )
+        made.append(verifier)
+        return verifier
+
+    leader = process(shared)
+    follower = process(_Interleaved(shared, after_read=read_while_locked.set))
+    results: dict[str, object] = {}
+
+    def run(name: str, verifier: Verifier, token: str) -> None:
+        try:
+            results[name] = verifier.verify(token)["sub"]
+        except Exception as exc:
+            results[name] = exc
+
+    try:
+        for verifier in (leader, follower):
+            verifier.verify(issuer.token())
+        clock.advance(POLICY.refresh_cooldown + 1)
+        token = issuer.token(kid=issuer.rotate("ES256"))
+        issuer.hold("jwks")
+        threads = [threading.Thread(target=run, args=("leader", leader, token))]
+        threads[0].start()
+        assert issuer.wait_for_waiting(1, timeout=10)
+        threads.append(threading.Thread(target=run, args=("follower", follower, token)))
+        threads[1].start()
+        assert read_while_locked.wait(10)  # the follower saw the fleet's fetch running
+        issuer.release("jwks")
+        for thread in threads:
+            thread.join(30)
+    finally:
+        issuer.release("jwks")
+        for verifier in made:
+            verifier.close()
+    assert results == {"leader": "user-1", "follower": "user-1"}
+    assert issuer.request_count("jwks") == 2  # the cold start's and the leader's
+    assert redis_client.keys("*absent*") == []

@@ -45,3 +45,27 @@ def verify_in_fleet(
         results.put((os.getpid(), ["crash: " + traceback.format_exc()], 0, 0))
     finally:
         client.close()
+
+
+def verify_request_in_fleet(
+    redis_url: str, issuer: str, url: str, headers: dict[str, str], results: Any
+) -> None:
+    """Verify one request with a verifier on the fleet's Redis; report its outcome."""
+    import redis
+
+    from jwks_client import Verifier
+    from jwks_client.redis import RedisKeyCache
+
+    client = redis.Redis.from_url(redis_url)
+    try:
+        shared = RedisKeyCache(client, signing_key=b"fleet-test-key-0123456789abcdef")
+        with Verifier(issuer, audience=AUD, require_https=False, shared_cache=shared) as v:
+            try:
+                outcome = str(v.verify_request("GET", url, headers)["sub"])
+            except Exception as exc:
+                outcome = f"{type(exc).__name__}: {exc}"
+        results.put(outcome)
+    except BaseException:
+        results.put("crash: " + traceback.format_exc())
+    finally:
+        client.close()
