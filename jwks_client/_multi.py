@@ -64,6 +64,7 @@ from ._http import DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_TIMEOUT
 from ._messages import SHOWN_LONG_CHARS, shown
 from ._request import Headers
 from ._sender import RequestChecker
+from ._shared import shared_protocol
 from ._shell import DEFAULT_DPOP
 from ._store import DEFAULT_REGISTRY, KeyStoreRegistry
 from ._sync import JWKSClient, verify_job
@@ -178,6 +179,7 @@ class _MultiBase(Generic[_K]):
         max_new_issuers_per_second: float,
         http_client: object,
         options: dict[str, Any],
+        asynchronous: bool,
     ) -> None:
         if isinstance(issuers, str):
             raise ConfigurationError("issuers must be a collection of issuer URLs, not a str")
@@ -223,7 +225,9 @@ class _MultiBase(Generic[_K]):
         self._checker = TokenChecker(
             self._rules, clock, options.get("verified_token_cache_size", 0)
         )
-        self._requests = RequestChecker(options.get("dpop", DEFAULT_DPOP), clock)
+        # The shared cache (if any) records accepted proofs fleet-wide, as for Verifier.
+        shared = shared_protocol(options.get("shared_cache"), asynchronous=asynchronous)
+        self._requests = RequestChecker(options.get("dpop", DEFAULT_DPOP), clock, shared)
         source = {name: value for name, value in options.items() if name in _SOURCE_OPTIONS}
         # Validated once here, so a bad option fails at construction, not on a token.
         template = source_options(
@@ -319,11 +323,16 @@ class _MultiBase(Generic[_K]):
         return sources
 
     def stats(self) -> Stats:
-        """The verification counters (verified, rejected by class, token cache hits) and
-        the new issuers refused; each issuer's key counters are its key client's."""
+        """The verification counters (verified, rejected by class, token cache hits), the
+        new issuers refused and the DPoP proofs recorded only in this process (the shared
+        cache failing); each issuer's key counters are its key client's."""
         with self._guard:
             refused = self._refused
-        return replace(self._checker.stats(), new_issuers_refused=refused)
+        return replace(
+            self._checker.stats(),
+            new_issuers_refused=refused,
+            dpop_replay_fallbacks=self._requests.replay_fallbacks,
+        )
 
     @property
     def live_issuers(self) -> tuple[str, ...]:
@@ -377,6 +386,7 @@ class MultiIssuerVerifier(_MultiBase[JWKSClient]):
             max_new_issuers_per_second=max_new_issuers_per_second,
             http_client=self._http,
             options=options,
+            asynchronous=False,
         )
 
     def verify(self, token: str | bytes) -> dict[str, Any]:
@@ -428,7 +438,9 @@ class MultiIssuerVerifier(_MultiBase[JWKSClient]):
             proof = requests.check(credentials, job.claims, method, url, client_cert)
             source = self._source_for(job, JWKSClient)
             claims = verify_job(checker, job, source.policy, source.keys, token, bound=True)
-            requests.complete(proof)
+            record = requests.complete(proof)
+            if record is not None:
+                requests.settle(source.keys.record_fleet_wide(record))
             return claims
         except JWKSClientError as exc:
             requests.annotate(exc, credentials)
@@ -480,6 +492,7 @@ class AsyncMultiIssuerVerifier(_MultiBase[AsyncJWKSClient]):
             max_new_issuers_per_second=max_new_issuers_per_second,
             http_client=self._http,
             options=options,
+            asynchronous=True,
         )
 
     async def verify(self, token: str | bytes) -> dict[str, Any]:
@@ -533,7 +546,9 @@ class AsyncMultiIssuerVerifier(_MultiBase[AsyncJWKSClient]):
             claims = await verify_job_async(
                 checker, job, source.policy, source.keys, token, bound=True
             )
-            requests.complete(proof)
+            record = requests.complete(proof)
+            if record is not None:
+                requests.settle(await source.keys.record_fleet_wide(record))
             return claims
         except JWKSClientError as exc:
             requests.annotate(exc, credentials)
