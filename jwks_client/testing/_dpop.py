@@ -86,6 +86,10 @@ class DPoPKey:
         clock: the time of a proof's ``iat`` unless told otherwise (a
             :class:`FakeClock` fits); default: the real clock.
 
+    Attributes:
+        alg: the proofs' algorithm.
+        clock: the clock their ``iat`` comes from.
+
     Raises:
         ConfigurationError: an unsupported or symmetric ``alg``, or a key that cannot
             sign it.
