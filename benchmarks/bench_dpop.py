@@ -17,21 +17,16 @@ the run, inside the verifier's window. The verifiers' key caches are warm.
 from __future__ import annotations
 
 import json
-import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from bench_common import REPO, Contender, Stats, measure_async
+from bench_common import Contender, Stats, measure_async
 from bench_tokens import AUDIENCE, TOKEN_LIFETIME, _b64url_decode, _raw_verifier, access_claims
 
 from jwks_client import AsyncVerifier, DPoP, MemoryReplayStore, Verifier
-from jwks_client.testing import LocalIssuer
-
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
-from tests.dpop_keys import ProofKey
+from jwks_client.testing import DPoPKey, LocalIssuer
 
 #: (access token algorithm, proof algorithm) pairs of the table.
 COMBOS: tuple[tuple[str, str], ...] = (("ES256", "ES256"), ("RS256", "ES256"), ("EdDSA", "EdDSA"))
@@ -53,7 +48,7 @@ class DPoPFixture:
     token_alg: str
     proof_alg: str
     issuer: LocalIssuer
-    key: ProofKey
+    key: DPoPKey
     token: str
     bearer: str
     floor2: Callable[[], object]
@@ -101,7 +96,7 @@ def make_dpop_fixture(token_alg: str, proof_alg: str, proofs_each: int) -> DPoPF
     """
     issuer = LocalIssuer(algorithms=(token_alg,)).start()
     try:
-        key = ProofKey(proof_alg)
+        key = DPoPKey(proof_alg)
         claims = access_claims()
         token = issuer.token(
             {**claims, "cnf": {"jkt": key.thumbprint}}, alg=token_alg, expires_in=TOKEN_LIFETIME
@@ -109,7 +104,7 @@ def make_dpop_fixture(token_alg: str, proof_alg: str, proofs_each: int) -> DPoPF
         bearer = issuer.token(claims, alg=token_alg, expires_in=TOKEN_LIFETIME)
         now = time.time()
         token_key = issuer.private_key(issuer.signing_kid()).public_key()
-        proof_public = key.private.public_key()
+        proof_public = key.private_key.public_key()
         sample = key.proof("GET", URL, token, now=now)
         floor_token = _floor(token, token_key, token_alg)
         floor_proof = _floor(sample, proof_public, proof_alg)

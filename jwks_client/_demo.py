@@ -10,7 +10,9 @@ happened (fetch counts, rejections, claims), so the demo doubles as a smoke test
 4. an issuer outage served from the cached keys until the stale-if-error window ends,
    then healed by one refresh;
 5. async verification: a new verifier finds the keys cached, and concurrent tasks meeting
-   a rotated key share one fetch.
+   a rotated key share one fetch;
+6. a DPoP request (RFC 9449): a DPoP-bound token with its proof accepted, the same proof
+   replayed refused, and the token sent as a plain bearer token refused.
 
 Imported only when the ``demo`` command runs: the other commands never load the test
 issuer.
@@ -26,10 +28,19 @@ from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 from ._async import AsyncVerifier
-from ._errors import InvalidTokenError, KeyNotFoundError, KeySetUnavailableError
+from ._challenge import challenge_for
+from ._dpop import DPoP
+from ._errors import (
+    InvalidDPoPProofError,
+    InvalidTokenBindingError,
+    InvalidTokenError,
+    KeyNotFoundError,
+    KeySetUnavailableError,
+)
+from ._replay import MemoryReplayStore
 from ._sync import Verifier
 from ._types import CachePolicy
-from .testing import FakeClock, LocalIssuer
+from .testing import DPoPKey, FakeClock, LocalIssuer
 
 __all__ = ["DEMO_ALG", "DEMO_AUDIENCE", "DEMO_POLICY", "print_report", "run_demo"]
 
@@ -48,6 +59,8 @@ def _mark(stream: TextIO, *, ok: bool = True) -> str:
 DEMO_POLICY = CachePolicy()
 DEMO_AUDIENCE = "https://api.example.com"
 DEMO_ALG = "ES256"
+#: The URL of the demo's DPoP request.
+DEMO_URL = "https://api.example.com/orders?page=1"
 _WARM_LOOP = 2000
 _FLOOD = 100
 _STALE_SERVED = 100
@@ -144,13 +157,14 @@ class _Demo:
     def _tokens(self, count: int) -> list[str]:
         return [self.issuer.token({"sub": f"user-{i}"}) for i in range(count)]
 
-    def _verifier(self) -> Verifier:
+    def _verifier(self, **options: Any) -> Verifier:
         return Verifier(
             self.issuer.issuer,
             audience=DEMO_AUDIENCE,
             require_https=False,
             clock=self.clock,
             cache_policy=DEMO_POLICY,
+            **options,
         )
 
     # --- the steps -----------------------------------------------------------------------
@@ -162,6 +176,9 @@ class _Demo:
             self.flood(verifier)
             self.outage(verifier)
         asyncio.run(self.concurrency())
+        # Its own replay store: the demo's proofs meet no other verifier's record.
+        with self._verifier(dpop=DPoP(replay_store=MemoryReplayStore())) as verifier:
+            self.dpop(verifier)
 
     def warm_cache(self, verifier: Verifier) -> None:
         with self._step(1, "warm_cache") as step:
@@ -368,6 +385,53 @@ class _Demo:
                 f"{_ASYNC_LOOP:,} concurrent verifications at {rate:,.0f}/s"
             )
 
+    def dpop(self, verifier: Verifier) -> None:
+        with self._step(6, "dpop_replay") as step:
+            key = DPoPKey(clock=self.clock)
+            token = self.issuer.token({"sub": "dpop-client"}, dpop_key=key)
+            headers = key.headers("GET", DEMO_URL, token)
+            before = self._counts()
+            claims = verifier.verify_request("GET", DEMO_URL, headers)
+            _expect(
+                step,
+                claims["sub"] == "dpop-client" and claims["cnf"] == key.cnf,
+                f"the DPoP request's claims {claims!r} are not the bound token's",
+            )
+            _expect(
+                step,
+                self._fetched(before) == (0, 0),
+                f"the cached keys should serve the DPoP request, got {self._fetched(before)}",
+            )
+            try:
+                verifier.verify_request("GET", DEMO_URL, headers)
+            except InvalidDPoPProofError as exc:
+                replay = challenge_for(exc, realm="api")
+            else:
+                _expect(step, False, "a replayed DPoP proof was accepted")
+            _expect(
+                step,
+                (replay.status, replay.error) == (401, "invalid_dpop_proof"),
+                f"a replay should answer 401 invalid_dpop_proof, got {replay.status} "
+                f"{replay.error}",
+            )
+            try:
+                verifier.verify_request("GET", DEMO_URL, {"Authorization": f"Bearer {token}"})
+            except InvalidTokenBindingError:
+                pass
+            else:
+                _expect(step, False, "a DPoP-bound token sent as a bearer token was accepted")
+            step.verified = 1
+            step.rejected = 2
+            step.extra.update(
+                replay_answer={"status": replay.status, "error": replay.error},
+                proof_key_thumbprint=key.thumbprint,
+            )
+            step.summary = (
+                "DPoP: a request with a DPoP-bound token and its proof accepted (cached "
+                f"keys, no fetch); the same proof replayed: refused ({replay.status} "
+                f"{replay.error}); the token sent as a bearer token: refused (a downgrade)"
+            )
+
     # --- the report ------------------------------------------------------------------------
 
     def report(self, error: str | None) -> dict[str, Any]:
@@ -394,7 +458,8 @@ def print_report(report: Mapping[str, Any], out: TextIO) -> None:
         f"\nreport: {fetches['total']} requests to the issuer ({fetches['discovery']} "
         f"discovery, {fetches['jwks']} JWKS) for {report['verifications']:,} verifications, "
         f"{report['cache_hits']:,} of them served from the cache without waiting for a "
-        f"fetch; {report['rejections']} unknown-kid rejections; {speed}",
+        f"fetch; {report['rejections']} rejections (unknown kids, a replayed DPoP proof, "
+        f"a downgraded token); {speed}",
         file=out,
     )
 

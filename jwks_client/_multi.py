@@ -12,6 +12,11 @@ The options are validated once, at construction; each new issuer then only binds
 (its claims policy, its key client). A token is parsed once: the job that yields its
 issuer is the job that is verified.
 
+``verify_request`` is the single-issuer verifiers' (DPoP proofs, certificate-bound
+tokens), made of the same parts: one :class:`~._sender.RequestChecker` (the ``dpop=``
+option, one replay store and one nonce secret for every issuer) judges the request, and
+the token is verified by its issuer's source with ``verify_job``, as ``verify`` does.
+
 Tenants cannot drive outbound traffic: before an issuer gets a key client (and so before
 its first discovery and JWKS fetch) the token's unverified claims must pass that
 issuer's claims checks, so expired or wrong-audience tokens for many allowed tenants
@@ -30,7 +35,7 @@ import time
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, replace
 from types import TracebackType
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import httpx
 from cachetools import LRUCache
@@ -46,6 +51,7 @@ from ._config import (
     rules_for_issuer,
     source_options,
 )
+from ._dpop import DPoP
 from ._errors import (
     ConfigurationError,
     InvalidIssuerError,
@@ -56,10 +62,17 @@ from ._errors import (
 from ._events import Stats
 from ._http import DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_TIMEOUT
 from ._messages import SHOWN_LONG_CHARS, shown
+from ._request import Headers
+from ._sender import RequestChecker
+from ._shared import shared_protocol
+from ._shell import DEFAULT_DPOP
 from ._store import DEFAULT_REGISTRY, KeyStoreRegistry
 from ._sync import JWKSClient, verify_job
 from ._token import MAX_TOKEN_LENGTH
 from ._types import Clock
+
+if TYPE_CHECKING:
+    from cryptography.x509 import Certificate
 
 __all__ = ["AsyncMultiIssuerVerifier", "MultiIssuerVerifier"]
 
@@ -166,6 +179,7 @@ class _MultiBase(Generic[_K]):
         max_new_issuers_per_second: float,
         http_client: object,
         options: dict[str, Any],
+        asynchronous: bool,
     ) -> None:
         if isinstance(issuers, str):
             raise ConfigurationError("issuers must be a collection of issuer URLs, not a str")
@@ -195,7 +209,7 @@ class _MultiBase(Generic[_K]):
             raise ConfigurationError(
                 f"max_new_issuers_per_second must be a finite number > 0, got {rate!r}"
             )
-        unknown = sorted(set(options) - _SOURCE_OPTIONS - _TOKEN_OPTIONS)
+        unknown = sorted(set(options) - _SOURCE_OPTIONS - _TOKEN_OPTIONS - {"dpop"})
         if unknown:
             raise TypeError(f"unexpected option(s): {', '.join(unknown)}")
         clock = options.get("clock", time.time)
@@ -211,6 +225,9 @@ class _MultiBase(Generic[_K]):
         self._checker = TokenChecker(
             self._rules, clock, options.get("verified_token_cache_size", 0)
         )
+        # The shared cache (if any) records accepted proofs fleet-wide, as for Verifier.
+        shared = shared_protocol(options.get("shared_cache"), asynchronous=asynchronous)
+        self._requests = RequestChecker(options.get("dpop", DEFAULT_DPOP), clock, shared)
         source = {name: value for name, value in options.items() if name in _SOURCE_OPTIONS}
         # Validated once here, so a bad option fails at construction, not on a token.
         template = source_options(
@@ -250,6 +267,19 @@ class _MultiBase(Generic[_K]):
             return bool(rule(tenant))
         assert rule is not None
         return tenant in rule
+
+    @property
+    def dpop(self) -> DPoP | None:
+        """The DPoP configuration of ``verify_request`` (None: DPoP is off)."""
+        return self._requests.dpop
+
+    def dpop_nonce(self) -> str | None:
+        """The DPoP nonce to send now in a response's ``DPoP-Nonce`` header.
+
+        As for ``Verifier.dpop_nonce``: None unless ``DPoP(nonce_secret=...)``; the
+        nonce is valid across issuers (one secret serves the verifier).
+        """
+        return self._requests.nonce()
 
     def _source_for(self, job: Job, make: Callable[..., _K]) -> _Source[_K]:
         """The source of the job's issuer, created on first use.
@@ -293,11 +323,16 @@ class _MultiBase(Generic[_K]):
         return sources
 
     def stats(self) -> Stats:
-        """The verification counters (verified, rejected by class, token cache hits) and
-        the new issuers refused; each issuer's key counters are its key client's."""
+        """The verification counters (verified, rejected by class, token cache hits), the
+        new issuers refused and the DPoP proofs recorded only in this process (the shared
+        cache failing); each issuer's key counters are its key client's."""
         with self._guard:
             refused = self._refused
-        return replace(self._checker.stats(), new_issuers_refused=refused)
+        return replace(
+            self._checker.stats(),
+            new_issuers_refused=refused,
+            dpop_replay_fallbacks=self._requests.replay_fallbacks,
+        )
 
     @property
     def live_issuers(self) -> tuple[str, ...]:
@@ -320,7 +355,8 @@ class MultiIssuerVerifier(_MultiBase[JWKSClient]):
             (fetch discovery and keys) per second, a second's worth at once (default 10);
             a token of an issuer over the budget is a ``KeySetUnavailableError`` (503).
         http_client: an ``httpx.Client`` shared by all issuers (else one is owned here).
-        **options: any other :class:`Verifier` option (algorithms, leeway, clock, ...).
+        **options: any other :class:`Verifier` option (algorithms, leeway, clock,
+            ``dpop`` for ``verify_request``, ...).
 
     Raises:
         ConfigurationError: an option is invalid.
@@ -350,6 +386,7 @@ class MultiIssuerVerifier(_MultiBase[JWKSClient]):
             max_new_issuers_per_second=max_new_issuers_per_second,
             http_client=self._http,
             options=options,
+            asynchronous=False,
         )
 
     def verify(self, token: str | bytes) -> dict[str, Any]:
@@ -365,6 +402,48 @@ class MultiIssuerVerifier(_MultiBase[JWKSClient]):
             source = self._source_for(job, JWKSClient)
             return verify_job(checker, job, source.policy, source.keys, token)
         except JWKSClientError as exc:
+            checker.rejected(exc)
+            raise
+
+    def verify_request(
+        self,
+        method: str,
+        url: str,
+        headers: Headers,
+        *,
+        client_cert: str | bytes | Certificate | None = None,
+    ) -> dict[str, Any]:
+        """Verify a request's access token from any accepted issuer, and its DPoP proof
+        or client certificate; return the claims.
+
+        As ``Verifier.verify_request`` (the same checks, in the same order), with the
+        token's issuer chosen as :meth:`verify` chooses it.
+
+        Raises:
+            MissingTokenError: no credentials, or a scheme this verifier does not accept.
+            InvalidRequestError: a malformed or repeated ``Authorization`` or ``DPoP``.
+            InvalidDPoPProofError: the proof is missing, invalid or replayed
+                (``UseDPoPNonceError``: it needs the nonce the error carries).
+            InvalidTokenBindingError: the token's binding does not hold.
+            InvalidTokenError: the token is rejected, including an issuer not accepted.
+            KeySetUnavailableError: the issuer's keys could not be obtained.
+        """
+        checker = self._checker
+        requests = self._requests
+        credentials = None
+        try:
+            credentials = requests.credentials(headers)
+            token = credentials.token
+            job = checker.begin(token)
+            proof = requests.check(credentials, job.claims, method, url, client_cert)
+            source = self._source_for(job, JWKSClient)
+            claims = verify_job(checker, job, source.policy, source.keys, token, bound=True)
+            record = requests.complete(proof)
+            if record is not None:
+                requests.settle(source.keys.record_fleet_wide(record))
+            return claims
+        except JWKSClientError as exc:
+            requests.annotate(exc, credentials)
             checker.rejected(exc)
             raise
 
@@ -413,6 +492,7 @@ class AsyncMultiIssuerVerifier(_MultiBase[AsyncJWKSClient]):
             max_new_issuers_per_second=max_new_issuers_per_second,
             http_client=self._http,
             options=options,
+            asynchronous=True,
         )
 
     async def verify(self, token: str | bytes) -> dict[str, Any]:
@@ -428,6 +508,50 @@ class AsyncMultiIssuerVerifier(_MultiBase[AsyncJWKSClient]):
             source = self._source_for(job, AsyncJWKSClient)
             return await verify_job_async(checker, job, source.policy, source.keys, token)
         except JWKSClientError as exc:
+            checker.rejected(exc)
+            raise
+
+    async def verify_request(
+        self,
+        method: str,
+        url: str,
+        headers: Headers,
+        *,
+        client_cert: str | bytes | Certificate | None = None,
+    ) -> dict[str, Any]:
+        """Verify a request's access token from any accepted issuer, and its DPoP proof
+        or client certificate; return the claims.
+
+        As ``AsyncVerifier.verify_request`` (the same checks, in the same order), with the
+        token's issuer chosen as :meth:`verify` chooses it.
+
+        Raises:
+            MissingTokenError: no credentials, or a scheme this verifier does not accept.
+            InvalidRequestError: a malformed or repeated ``Authorization`` or ``DPoP``.
+            InvalidDPoPProofError: the proof is missing, invalid or replayed
+                (``UseDPoPNonceError``: it needs the nonce the error carries).
+            InvalidTokenBindingError: the token's binding does not hold.
+            InvalidTokenError: the token is rejected, including an issuer not accepted.
+            KeySetUnavailableError: the issuer's keys could not be obtained.
+        """
+        checker = self._checker
+        requests = self._requests
+        credentials = None
+        try:
+            credentials = requests.credentials(headers)
+            token = credentials.token
+            job = checker.begin(token)
+            proof = requests.check(credentials, job.claims, method, url, client_cert)
+            source = self._source_for(job, AsyncJWKSClient)
+            claims = await verify_job_async(
+                checker, job, source.policy, source.keys, token, bound=True
+            )
+            record = requests.complete(proof)
+            if record is not None:
+                requests.settle(await source.keys.record_fleet_wide(record))
+            return claims
+        except JWKSClientError as exc:
+            requests.annotate(exc, credentials)
             checker.rejected(exc)
             raise
 

@@ -14,6 +14,11 @@ jwks-client installed, without imports.
   allowed, audience ``https://api.example.com``, the fake clock), closed after the test.
 - ``jwks_async_verifier``: the same as an :class:`~jwks_client.AsyncVerifier`, closed
   after the test. Defined only when pytest-asyncio is installed (it runs the fixture).
+- ``jwks_dpop_key``: a client's :class:`~jwks_client.testing.DPoPKey` (ES256) on the fake
+  clock: ``jwks_token(dpop_key=jwks_dpop_key)`` mints a token bound to it, and
+  ``jwks_dpop_key.headers(method, url, token)`` makes a request's ``Authorization`` and
+  ``DPoP`` fields. Indirect parametrization takes another algorithm
+  (``parametrize("jwks_dpop_key", ["EdDSA"], indirect=True)``).
 
 Markers configure the fixtures of one test (or, on a class or module, of many):
 
@@ -36,13 +41,14 @@ import pytest
 
 from ._errors import ConfigurationError
 from ._sync import Verifier
-from .testing import FakeClock, LocalIssuer, reset_key_stores
+from .testing import DPoPKey, FakeClock, LocalIssuer, reset_key_stores
 
 __all__ = [
     "DEFAULT_AUDIENCE",
     "DEFAULT_ISSUER_ALGORITHMS",
     "TokenFactory",
     "jwks_clock",
+    "jwks_dpop_key",
     "jwks_issuer",
     "jwks_token",
     "jwks_verifier",
@@ -184,6 +190,26 @@ def jwks_verifier(
     verifier: Verifier = _build(Verifier, request, jwks_issuer, jwks_clock)
     with verifier:
         yield verifier
+
+
+@pytest.fixture
+def jwks_dpop_key(request: pytest.FixtureRequest, jwks_clock: FakeClock) -> DPoPKey:
+    """A client's DPoP key (ES256; an indirect parameter names another algorithm).
+
+    Its proofs are dated by ``jwks_clock``. ``jwks_token(dpop_key=jwks_dpop_key)`` mints
+    a token bound to it; ``jwks_dpop_key.headers("GET", url, token)`` gives the request's
+    ``Authorization: DPoP`` and ``DPoP`` fields; ``wrong_proof(fault, ...)`` a proof a
+    verifier must refuse.
+
+    Raises:
+        ConfigurationError: the parameter is not a supported asymmetric algorithm.
+    """
+    alg = getattr(request, "param", None) or "ES256"
+    if not isinstance(alg, str):
+        raise ConfigurationError(
+            f"an indirect jwks_dpop_key parameter must be an algorithm name, got {alg!r}"
+        )
+    return DPoPKey(alg, clock=jwks_clock)
 
 
 # The async fixture needs pytest-asyncio to run it; a project without it still gets

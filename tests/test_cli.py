@@ -449,7 +449,14 @@ def test_inspect_bad_arguments_exit_64(
 
 # --- demo ------------------------------------------------------------------------------------
 
-STEP_NAMES = ["warm_cache", "key_rotation", "unknown_kid_flood", "issuer_down", "async_concurrency"]
+STEP_NAMES = [
+    "warm_cache",
+    "key_rotation",
+    "unknown_kid_flood",
+    "issuer_down",
+    "async_concurrency",
+    "dpop_replay",
+]
 
 
 def test_demo_walks_through_every_step(capsys: pytest.CaptureFixture[str]) -> None:
@@ -457,7 +464,8 @@ def test_demo_walks_through_every_step(capsys: pytest.CaptureFixture[str]) -> No
     code, out, err = run(capsys, "demo")
     assert code == EXIT_OK, err
     for number, phrase in enumerate(
-        ["warm cache", "key rotation", "unknown-kid flood", "issuer down", "async"], start=1
+        ["warm cache", "key rotation", "unknown-kid flood", "issuer down", "async", "DPoP"],
+        start=1,
     ):
         assert f"\u2713 {number}. {phrase}" in out
     assert "\nreport: 11 requests to the issuer (4 discovery, 7 JWKS)" in out
@@ -473,12 +481,14 @@ def test_demo_json_report(capsys: pytest.CaptureFixture[str]) -> None:
     assert report["ok"] is True and report["error"] is None
     assert [step["name"] for step in report["steps"]] == STEP_NAMES
     fetches = [(s["discovery_fetches"], s["jwks_fetches"]) for s in report["steps"]]
-    assert fetches == [(1, 1), (0, 1), (0, 1), (3, 3), (0, 1)]
+    assert fetches == [(1, 1), (0, 1), (0, 1), (3, 3), (0, 1), (0, 0)]
     assert report["fetches"] == {"discovery": 4, "jwks": 7, "total": 11}
     flood = report["steps"][2]
     assert (flood["fetches_inside_cooldown"], flood["fetches_after_cooldown"]) == (0, 1)
-    assert report["rejections"] == 200
-    assert report["verifications"] == 2001 + 1 + 101 + 2051
+    assert report["rejections"] == 200 + 2  # the flood; a replay and a downgrade
+    assert report["verifications"] == 2001 + 1 + 101 + 2051 + 1
+    dpop = report["steps"][5]
+    assert dpop["replay_answer"] == {"status": 401, "error": "invalid_dpop_proof"}
     # Verifications that waited for a fetch: the cold start, the rotation, the recovery
     # and the 50 tasks meeting the rotated key.
     assert report["cache_hits"] == report["verifications"] - 53
@@ -497,6 +507,23 @@ def test_demo_fails_loudly_when_an_expectation_breaks(
     assert "\u2717 3. unknown_kid_flood: 100 unknown kids inside the 0 s cooldown" in out
     assert "FAILED: step 3 (unknown_kid_flood)" in err
     assert "\u2713 4." not in out
+
+
+def test_demo_fails_when_a_replay_passes(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A replay store that forgets every proof fails the DPoP step: ✗ line, exit 1."""
+
+    class Forgetful(_demo.MemoryReplayStore):
+        def first_use(self, key: bytes, expires_at: float, now: float) -> bool:
+            return True
+
+    monkeypatch.setattr(_demo, "MemoryReplayStore", Forgetful)
+    code, out, err = run(capsys, "demo")
+    assert code == EXIT_INVALID
+    assert "\u2713 5. async" in out
+    assert "\u2717 6. dpop_replay: a replayed DPoP proof was accepted" in out
+    assert "FAILED: step 6 (dpop_replay)" in err
 
 
 def test_demo_json_failure_report(

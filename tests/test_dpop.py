@@ -32,8 +32,9 @@ from jwks_client._dpop import (
     verify_proof_signature,
 )
 from jwks_client._types import DEFAULT_ALGORITHMS
+from jwks_client.testing import DPoPKey
 
-from .dpop_keys import ProofKey, ath, b64url
+from .keyfactory import b64url
 
 NOW = 1_700_000_000.0
 SECRET = b"s" * 32
@@ -42,9 +43,9 @@ TOKEN = "eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln"
 
 
 @pytest.fixture(scope="module")
-def key() -> ProofKey:
+def key() -> DPoPKey:
     """A client key."""
-    return ProofKey("ES256")
+    return DPoPKey("ES256")
 
 
 # --- configuration ---------------------------------------------------------------------
@@ -294,7 +295,7 @@ def test_unreadable_certificates(cert: Any) -> None:
 # --- proofs ------------------------------------------------------------------------------
 
 
-def _check(key: ProofKey, proof: str, **overrides: Any) -> Any:
+def _check(key: DPoPKey, proof: str, **overrides: Any) -> Any:
     parsed = parse_proof(proof, DEFAULT_ALGORITHMS)
     options: dict[str, Any] = {
         "method": "GET",
@@ -308,7 +309,7 @@ def _check(key: ProofKey, proof: str, **overrides: Any) -> Any:
     return check_proof(parsed, proof_key(parsed.header["jwk"], parsed.alg), **options)
 
 
-def test_check_proof_returns_what_the_second_pass_needs(key: ProofKey) -> None:
+def test_check_proof_returns_what_the_second_pass_needs(key: DPoPKey) -> None:
     """A valid proof gives its key, jti and the end of its acceptance window."""
     proof = key.proof("GET", URL, TOKEN, now=NOW, jti="abc")
     checked = _check(key, proof)
@@ -320,7 +321,7 @@ def test_check_proof_returns_what_the_second_pass_needs(key: ProofKey) -> None:
     verify_proof_signature(checked)
 
 
-def test_nonce_is_checked_last_and_answered_with_a_fresh_one(key: ProofKey) -> None:
+def test_nonce_is_checked_last_and_answered_with_a_fresh_one(key: DPoPKey) -> None:
     """With a secret, a proof without a current nonce gets UseDPoPNonceError(nonce)."""
     config = DPoP(nonce_secret=SECRET, max_age=60)
     with pytest.raises(UseDPoPNonceError, match="has no nonce") as caught:
@@ -337,14 +338,14 @@ def test_nonce_is_checked_last_and_answered_with_a_fresh_one(key: ProofKey) -> N
     assert type(other.value) is InvalidDPoPProofError
 
 
-def test_oversized_proof_is_refused_before_decoding(key: ProofKey) -> None:
+def test_oversized_proof_is_refused_before_decoding(key: DPoPKey) -> None:
     """A proof longer than MAX_PROOF_LENGTH is refused by the strict parser's cap."""
     proof = key.proof("GET", URL, TOKEN, now=NOW, claims={"pad": "x" * MAX_PROOF_LENGTH})
     with pytest.raises(InvalidDPoPProofError, match="longer than"):
         parse_proof(proof, DEFAULT_ALGORITHMS)
 
 
-def test_strict_parser_rules_apply_to_proofs(key: ProofKey) -> None:
+def test_strict_parser_rules_apply_to_proofs(key: DPoPKey) -> None:
     """Duplicate members and non-canonical base64url are refused in proofs as in tokens."""
     head = b64url(b'{"typ":"dpop+jwt","typ":"dpop+jwt","alg":"ES256","jwk":{}}')
     with pytest.raises(InvalidDPoPProofError, match="duplicate"):
@@ -353,7 +354,7 @@ def test_strict_parser_rules_apply_to_proofs(key: ProofKey) -> None:
         parse_proof("abc", DEFAULT_ALGORITHMS)
 
 
-def test_proof_key_must_fit_the_alg(key: ProofKey) -> None:
+def test_proof_key_must_fit_the_alg(key: DPoPKey) -> None:
     """An EC P-256 key cannot verify RS256 or ES384."""
     for alg in ("RS256", "ES384"):
         with pytest.raises(InvalidDPoPProofError, match="does not fit"):
@@ -362,13 +363,13 @@ def test_proof_key_must_fit_the_alg(key: ProofKey) -> None:
 
 def test_token_hash_and_replay_key() -> None:
     """ath is base64url SHA-256 of the token; replay keys differ by key and by jti."""
-    assert token_hash(TOKEN) == ath(TOKEN)
+    assert token_hash(TOKEN) == DPoPKey.ath(TOKEN)
     keys = {replay_key(k, j) for k in ("a", "b") for j in ("1", "2")}
     assert len(keys) == 4 and all(len(k) == 16 for k in keys)
     assert replay_key("a", "1") == replay_key("a", "1")
 
 
-def test_a_known_header_gives_the_same_parse(key: ProofKey) -> None:
+def test_a_known_header_gives_the_same_parse(key: DPoPKey) -> None:
     """Parsing with a known header gives what a full parse gives."""
     first = parse_proof(key.proof("GET", URL, TOKEN, now=NOW), DEFAULT_ALGORITHMS)
     second_text = key.proof("GET", URL, TOKEN, now=NOW + 1)
@@ -377,7 +378,7 @@ def test_a_known_header_gives_the_same_parse(key: ProofKey) -> None:
     assert again.header is first.header  # not decoded again
 
 
-def test_a_known_header_does_not_relax_the_rest(key: ProofKey) -> None:
+def test_a_known_header_does_not_relax_the_rest(key: DPoPKey) -> None:
     """The payload and signature of a proof with a known header are parsed strictly, and
     a proof with another header is parsed in full."""
     first = parse_proof(key.proof("GET", URL, TOKEN, now=NOW), DEFAULT_ALGORITHMS)
@@ -395,7 +396,7 @@ def test_a_known_header_does_not_relax_the_rest(key: ProofKey) -> None:
 
 
 def test_a_proof_with_another_header_than_the_known_one_is_judged_in_full(
-    key: ProofKey,
+    key: DPoPKey,
 ) -> None:
     """Given a known proof whose header differs, the header's rules still apply."""
     first = parse_proof(key.proof("GET", URL, TOKEN, now=NOW), DEFAULT_ALGORITHMS)

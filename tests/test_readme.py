@@ -28,9 +28,9 @@ import httpx
 import pytest
 
 from jwks_client._transport import AsyncOwnedTransport, OwnedTransport
-from jwks_client.testing import LocalIssuer, reset_key_stores
+from jwks_client.testing import DPoPKey, LocalIssuer, reset_key_stores
 
-from .dpop_keys import ProofKey, b64url
+from .keyfactory import b64url
 
 README = Path(__file__).parent.parent / "README.md"
 BLOCKS = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
@@ -241,7 +241,7 @@ def test_sender_constrained_example(hosts: dict[str, LocalIssuer]) -> None:
     namespace: dict[str, Any] = {}
     exec(block("from jwks_client import DPoP, InvalidTokenError"), namespace)
     handle = namespace["handle"]
-    key = ProofKey()
+    key = DPoPKey()
     token = _idp_token(hosts, sub="dora", cnf={"jkt": key.thumbprint})
     url = "https://api.example.com/orders/7"
     proof = key.proof("POST", url, token, now=time.time())
@@ -269,7 +269,7 @@ def test_nonce_example(hosts: dict[str, LocalIssuer]) -> None:
     namespace: dict[str, Any] = {"NONCE_SECRET": b"a secret of the deployment, 32 B"}
     exec(block("from jwks_client import DPoP, UseDPoPNonceError, Verifier"), namespace)
     handle = namespace["handle_with_nonce"]
-    key = ProofKey()
+    key = DPoPKey()
     token = _idp_token(hosts, cnf={"jkt": key.thumbprint})
     url = "https://api.example.com/items"
 
@@ -374,3 +374,22 @@ def test_testing_your_api_example(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "6 passed" in result.stdout
+
+
+def test_testing_dpop_example(tmp_path: Path) -> None:
+    """The sender-constrained test module of 'Testing your API' passes under pytest with
+    the plugin: every proof fault refused."""
+    from jwks_client.testing import PROOF_FAULTS
+
+    (tmp_path / "test_dpop.py").write_text(block("# test_dpop.py"))
+    options = ["-p", "no:cacheprovider", "-W", "error"]
+    loop_scope = ["-o", "asyncio_default_fixture_loop_scope=function"]
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", *options, *loop_scope, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"{2 + len(PROOF_FAULTS)} passed" in result.stdout

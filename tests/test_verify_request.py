@@ -1,7 +1,7 @@
 """verify_request end to end, in both shells: DPoP proofs (RFC 9449) and bound tokens.
 
 Tokens come from a LocalIssuer (with a ``cnf`` claim where bound); proofs from
-``tests/dpop_keys.ProofKey``. Each refusal test changes one thing in an otherwise valid
+``jwks_client.testing.DPoPKey``. Each refusal test changes one thing in an otherwise valid
 request, so it fails if the check it names is removed.
 """
 
@@ -33,9 +33,9 @@ from jwks_client import (
     Verifier,
     challenge_for,
 )
-from jwks_client.testing import FakeClock, LocalIssuer
+from jwks_client.testing import OMIT, DPoPKey, FakeClock, LocalIssuer
 
-from .dpop_keys import OMIT, ProofKey, b64url
+from .keyfactory import b64url
 
 AUD = "https://api.example.com"
 URL = "https://api.example.com/items"
@@ -110,18 +110,18 @@ def side(make: MakeSide) -> Side:
 
 
 @pytest.fixture(scope="module")
-def key() -> ProofKey:
+def key() -> DPoPKey:
     """The client's DPoP key (ES256)."""
-    return ProofKey("ES256")
+    return DPoPKey("ES256")
 
 
 @pytest.fixture(scope="module")
-def other_key() -> ProofKey:
+def other_key() -> DPoPKey:
     """Another client's DPoP key."""
-    return ProofKey("ES256")
+    return DPoPKey("ES256")
 
 
-def bound_token(issuer: LocalIssuer, key: ProofKey, **claims: Any) -> str:
+def bound_token(issuer: LocalIssuer, key: DPoPKey, **claims: Any) -> str:
     """An access token bound to ``key`` (cnf.jkt)."""
     return issuer.token({"cnf": {"jkt": key.thumbprint}, **claims})
 
@@ -138,7 +138,7 @@ def dpop_headers(token: str, proof: str | None) -> dict[str, str]:
 
 
 def test_dpop_bound_token_with_its_proof_is_accepted(
-    side: Side, issuer: LocalIssuer, clock: FakeClock, key: ProofKey
+    side: Side, issuer: LocalIssuer, clock: FakeClock, key: DPoPKey
 ) -> None:
     """A DPoP-bound token with a proof for this method and URL returns the claims."""
     token = bound_token(issuer, key, sub="alice")
@@ -159,14 +159,14 @@ def test_proofs_of_every_key_type_are_accepted(
     side: Side, issuer: LocalIssuer, clock: FakeClock, alg: str
 ) -> None:
     """Proofs signed with EC, RSA (PKCS#1 and PSS) and Ed25519 keys are accepted."""
-    client = ProofKey(alg)
+    client = DPoPKey(alg)
     token = bound_token(issuer, client)
     proof = client.proof("POST", URL, token, now=clock())
     assert side.verify_request("POST", URL, dpop_headers(token, proof))["sub"] == "user-1"
 
 
 def test_schemes_and_header_names_are_case_insensitive(
-    side: Side, issuer: LocalIssuer, clock: FakeClock, key: ProofKey
+    side: Side, issuer: LocalIssuer, clock: FakeClock, key: DPoPKey
 ) -> None:
     """``dpop``/``BEARER`` schemes and lower-case header names are accepted."""
     token = bound_token(issuer, key)
@@ -178,7 +178,7 @@ def test_schemes_and_header_names_are_case_insensitive(
 
 
 def test_headers_as_pairs_bytes_and_multi_dicts(
-    side: Side, issuer: LocalIssuer, clock: FakeClock, key: ProofKey
+    side: Side, issuer: LocalIssuer, clock: FakeClock, key: DPoPKey
 ) -> None:
     """Headers may be (name, value) pairs, ASGI-style bytes pairs or an httpx.Headers."""
     token = bound_token(issuer, key)
@@ -210,7 +210,7 @@ def test_headers_as_pairs_bytes_and_multi_dicts(
     ],
 )
 def test_htu_is_compared_after_rfc3986_normalisation(
-    side: Side, issuer: LocalIssuer, clock: FakeClock, key: ProofKey, htu: str, url: str
+    side: Side, issuer: LocalIssuer, clock: FakeClock, key: DPoPKey, htu: str, url: str
 ) -> None:
     """Scheme/host case, default ports, percent-encoding, dot segments and an empty path
     do not make two spellings of one URL differ."""
@@ -220,7 +220,7 @@ def test_htu_is_compared_after_rfc3986_normalisation(
 
 
 def test_iat_within_leeway_in_the_future_and_max_age_in_the_past(
-    make: MakeSide, issuer: LocalIssuer, clock: FakeClock, key: ProofKey
+    make: MakeSide, issuer: LocalIssuer, clock: FakeClock, key: DPoPKey
 ) -> None:
     """A proof made up to ``leeway`` seconds ahead or ``max_age`` seconds ago passes."""
     side = make(dpop=DPoP(max_age=60, leeway=5, replay_store=MemoryReplayStore()))
@@ -231,7 +231,7 @@ def test_iat_within_leeway_in_the_future_and_max_age_in_the_past(
 
 
 def test_jti_of_256_characters_is_accepted(
-    side: Side, issuer: LocalIssuer, clock: FakeClock, key: ProofKey
+    side: Side, issuer: LocalIssuer, clock: FakeClock, key: DPoPKey
 ) -> None:
     """A jti of exactly 256 characters is accepted."""
     token = bound_token(issuer, key)
@@ -240,7 +240,7 @@ def test_jti_of_256_characters_is_accepted(
 
 
 def test_header_members_naming_other_keys_are_ignored(
-    side: Side, issuer: LocalIssuer, clock: FakeClock, key: ProofKey
+    side: Side, issuer: LocalIssuer, clock: FakeClock, key: DPoPKey
 ) -> None:
     """kid, jku, x5u and x5c in a proof header are never used: the jwk decides."""
     token = bound_token(issuer, key)
@@ -254,7 +254,7 @@ def test_one_signature_check_per_proof(
     side: Side,
     issuer: LocalIssuer,
     clock: FakeClock,
-    key: ProofKey,
+    key: DPoPKey,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """A DPoP request costs two signature checks: the token's and the proof's."""
@@ -278,7 +278,7 @@ def test_a_proof_key_is_imported_once_per_header(
     side: Side,
     issuer: LocalIssuer,
     clock: FakeClock,
-    key: ProofKey,
+    key: DPoPKey,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Proofs with the same header reuse the imported key; a new header imports anew."""
@@ -326,7 +326,7 @@ def test_proof_header_rules(
     side: Side,
     issuer: LocalIssuer,
     clock: FakeClock,
-    key: ProofKey,
+    key: DPoPKey,
     header: dict[str, Any],
     message: str,
 ) -> None:
@@ -337,7 +337,7 @@ def test_proof_header_rules(
 
 
 def test_typ_is_compared_as_a_media_type(
-    side: Side, issuer: LocalIssuer, clock: FakeClock, key: ProofKey
+    side: Side, issuer: LocalIssuer, clock: FakeClock, key: DPoPKey
 ) -> None:
     """``application/DPoP+JWT`` is the same type as ``dpop+jwt``."""
     token = bound_token(issuer, key)
@@ -350,14 +350,14 @@ def test_proof_algorithm_outside_the_allowlist_is_refused(
 ) -> None:
     """DPoP(algorithms=...) limits the proof algorithms."""
     side = make(dpop=DPoP(algorithms=["ES256"], replay_store=MemoryReplayStore()))
-    client = ProofKey("EdDSA")
+    client = DPoPKey("EdDSA")
     token = bound_token(issuer, client)
     error = _refused(side, token, client.proof("GET", URL, token, now=clock()))
     assert "'EdDSA' is not allowed" in str(error)
 
 
 def test_private_jwk_is_refused(
-    side: Side, issuer: LocalIssuer, clock: FakeClock, key: ProofKey
+    side: Side, issuer: LocalIssuer, clock: FakeClock, key: DPoPKey
 ) -> None:
     """A jwk carrying a private member is refused, even with a valid signature."""
     token = bound_token(issuer, key)
@@ -366,7 +366,7 @@ def test_private_jwk_is_refused(
 
 
 def test_weak_or_malformed_jwk_is_refused(
-    side: Side, issuer: LocalIssuer, clock: FakeClock, key: ProofKey
+    side: Side, issuer: LocalIssuer, clock: FakeClock, key: DPoPKey
 ) -> None:
     """The key policy of key sets applies: a point off the curve, a symmetric key."""
     token = bound_token(issuer, key)
@@ -377,7 +377,7 @@ def test_weak_or_malformed_jwk_is_refused(
 
 
 def test_signature_must_verify_with_the_proofs_own_jwk(
-    side: Side, issuer: LocalIssuer, clock: FakeClock, key: ProofKey, other_key: ProofKey
+    side: Side, issuer: LocalIssuer, clock: FakeClock, key: DPoPKey, other_key: DPoPKey
 ) -> None:
     """A proof carrying key A's jwk but signed by key B is refused."""
     token = bound_token(issuer, key)
@@ -388,7 +388,7 @@ def test_signature_must_verify_with_the_proofs_own_jwk(
 
 
 def test_htm_must_be_the_request_method(
-    side: Side, issuer: LocalIssuer, clock: FakeClock, key: ProofKey
+    side: Side, issuer: LocalIssuer, clock: FakeClock, key: DPoPKey
 ) -> None:
     """A proof for POST is refused on a GET (and methods are case-sensitive)."""
     token = bound_token(issuer, key)
@@ -409,15 +409,16 @@ def test_htm_must_be_the_request_method(
     ],
 )
 def test_htu_must_be_the_request_url(
-    side: Side, issuer: LocalIssuer, clock: FakeClock, key: ProofKey, htu: str
+    side: Side, issuer: LocalIssuer, clock: FakeClock, key: DPoPKey, htu: str
 ) -> None:
     """Another path, scheme, port or host, or an htu with a query, is refused."""
     token = bound_token(issuer, key)
-    assert "htu" in str(_refused(side, token, key.proof("GET", htu, token, now=clock())))
+    proof = key.proof("GET", URL, token, now=clock(), claims={"htu": htu})
+    assert "htu" in str(_refused(side, token, proof))
 
 
 def test_htu_must_be_a_string(
-    side: Side, issuer: LocalIssuer, clock: FakeClock, key: ProofKey
+    side: Side, issuer: LocalIssuer, clock: FakeClock, key: DPoPKey
 ) -> None:
     """A non-string htu is refused."""
     token = bound_token(issuer, key)
@@ -427,7 +428,7 @@ def test_htu_must_be_a_string(
 
 @pytest.mark.parametrize("claim", ["jti", "htm", "htu", "iat", "ath"])
 def test_required_claims(
-    side: Side, issuer: LocalIssuer, clock: FakeClock, key: ProofKey, claim: str
+    side: Side, issuer: LocalIssuer, clock: FakeClock, key: DPoPKey, claim: str
 ) -> None:
     """jti, htm, htu, iat and ath (with an access token) are required."""
     token = bound_token(issuer, key)
@@ -435,7 +436,7 @@ def test_required_claims(
     assert f"no {claim!r} claim" in str(_refused(side, token, proof))
 
 
-def test_iat_window(make: MakeSide, issuer: LocalIssuer, clock: FakeClock, key: ProofKey) -> None:
+def test_iat_window(make: MakeSide, issuer: LocalIssuer, clock: FakeClock, key: DPoPKey) -> None:
     """A proof older than max_age, or ahead by more than leeway, is refused."""
     side = make(dpop=DPoP(max_age=60, leeway=5, replay_store=MemoryReplayStore()))
     token = bound_token(issuer, key)
@@ -448,7 +449,7 @@ def test_iat_window(make: MakeSide, issuer: LocalIssuer, clock: FakeClock, key: 
         _refused(side, token, proof)
 
 
-def test_jti_rules(side: Side, issuer: LocalIssuer, clock: FakeClock, key: ProofKey) -> None:
+def test_jti_rules(side: Side, issuer: LocalIssuer, clock: FakeClock, key: DPoPKey) -> None:
     """jti is a non-empty string of at most 256 characters."""
     token = bound_token(issuer, key)
     for jti, message in (("j" * 257, "longer than 256"), (12, "non-empty string")):
@@ -459,7 +460,7 @@ def test_jti_rules(side: Side, issuer: LocalIssuer, clock: FakeClock, key: Proof
 
 
 def test_replayed_proof_is_refused(
-    side: Side, issuer: LocalIssuer, clock: FakeClock, key: ProofKey
+    side: Side, issuer: LocalIssuer, clock: FakeClock, key: DPoPKey
 ) -> None:
     """The same proof twice: the second use is refused as a replay."""
     token = bound_token(issuer, key)
@@ -470,7 +471,7 @@ def test_replayed_proof_is_refused(
 
 
 def test_replay_is_refused_across_verifiers_sharing_a_store(
-    make: MakeSide, issuer: LocalIssuer, clock: FakeClock, key: ProofKey
+    make: MakeSide, issuer: LocalIssuer, clock: FakeClock, key: DPoPKey
 ) -> None:
     """Two verifiers with one replay store refuse each other's proofs (a fleet's view)."""
     store = MemoryReplayStore()
@@ -483,7 +484,7 @@ def test_replay_is_refused_across_verifiers_sharing_a_store(
 
 
 def test_given_replay_store_records_accepted_proofs(
-    make: MakeSide, issuer: LocalIssuer, clock: FakeClock, key: ProofKey
+    make: MakeSide, issuer: LocalIssuer, clock: FakeClock, key: DPoPKey
 ) -> None:
     """DPoP(replay_store=...) is the store used, even while it is empty."""
     store = MemoryReplayStore()
@@ -494,7 +495,7 @@ def test_given_replay_store_records_accepted_proofs(
 
 
 def test_default_replay_store_is_shared_by_the_process(
-    issuer: LocalIssuer, clock: FakeClock, key: ProofKey
+    issuer: LocalIssuer, clock: FakeClock, key: DPoPKey
 ) -> None:
     """Verifiers given no store share the process's: a verifier made per request still
     refuses a replay."""
@@ -508,7 +509,7 @@ def test_default_replay_store_is_shared_by_the_process(
 
 
 def test_same_jti_from_another_key_is_not_a_replay(
-    side: Side, issuer: LocalIssuer, clock: FakeClock, key: ProofKey, other_key: ProofKey
+    side: Side, issuer: LocalIssuer, clock: FakeClock, key: DPoPKey, other_key: DPoPKey
 ) -> None:
     """Replays are tracked per key: another client's proof with the same jti passes."""
     for client in (key, other_key):
@@ -518,7 +519,7 @@ def test_same_jti_from_another_key_is_not_a_replay(
 
 
 def test_refused_proof_is_not_recorded(
-    side: Side, issuer: LocalIssuer, clock: FakeClock, key: ProofKey
+    side: Side, issuer: LocalIssuer, clock: FakeClock, key: DPoPKey
 ) -> None:
     """A proof refused before its signature check leaves no replay entry."""
     token = bound_token(issuer, key)
@@ -528,7 +529,7 @@ def test_refused_proof_is_not_recorded(
 
 
 def test_ath_must_hash_the_access_token(
-    side: Side, issuer: LocalIssuer, clock: FakeClock, key: ProofKey
+    side: Side, issuer: LocalIssuer, clock: FakeClock, key: DPoPKey
 ) -> None:
     """A proof made for another token of the same key is refused."""
     token = bound_token(issuer, key)
@@ -541,7 +542,7 @@ def test_ath_must_hash_the_access_token(
 
 
 def test_proof_key_must_be_the_tokens_key(
-    side: Side, issuer: LocalIssuer, clock: FakeClock, key: ProofKey, other_key: ProofKey
+    side: Side, issuer: LocalIssuer, clock: FakeClock, key: DPoPKey, other_key: DPoPKey
 ) -> None:
     """A token bound to key A with a (valid) proof by key B is refused."""
     token = bound_token(issuer, key)
@@ -551,7 +552,7 @@ def test_proof_key_must_be_the_tokens_key(
 
 
 def test_dpop_bound_token_as_bearer_is_a_downgrade(
-    side: Side, issuer: LocalIssuer, clock: FakeClock, key: ProofKey
+    side: Side, issuer: LocalIssuer, clock: FakeClock, key: DPoPKey
 ) -> None:
     """A token with cnf.jkt sent with the Bearer scheme is refused, proof or not."""
     token = bound_token(issuer, key)
@@ -565,7 +566,7 @@ def test_dpop_bound_token_as_bearer_is_a_downgrade(
 
 
 def test_dpop_scheme_with_an_unbound_token_is_refused(
-    side: Side, issuer: LocalIssuer, clock: FakeClock, key: ProofKey
+    side: Side, issuer: LocalIssuer, clock: FakeClock, key: DPoPKey
 ) -> None:
     """A token without cnf.jkt sent with the DPoP scheme is refused."""
     token = issuer.token()
@@ -574,7 +575,7 @@ def test_dpop_scheme_with_an_unbound_token_is_refused(
         side.verify_request("GET", URL, dpop_headers(token, proof))
 
 
-def test_dpop_scheme_needs_a_proof(side: Side, issuer: LocalIssuer, key: ProofKey) -> None:
+def test_dpop_scheme_needs_a_proof(side: Side, issuer: LocalIssuer, key: DPoPKey) -> None:
     """The DPoP scheme without a DPoP header is refused."""
     with pytest.raises(InvalidDPoPProofError, match="needs a proof"):
         side.verify_request("GET", URL, dpop_headers(bound_token(issuer, key), None))
@@ -589,7 +590,7 @@ def test_malformed_cnf_is_refused(side: Side, issuer: LocalIssuer) -> None:
 
 
 def test_verify_refuses_sender_constrained_tokens(
-    side: Side, issuer: LocalIssuer, key: ProofKey
+    side: Side, issuer: LocalIssuer, key: DPoPKey
 ) -> None:
     """verify(token) refuses cnf.jkt and cnf x5t#S256 tokens, pointing to verify_request."""
     with pytest.raises(InvalidTokenBindingError, match="verify_request"):
@@ -601,7 +602,7 @@ def test_verify_refuses_sender_constrained_tokens(
 
 
 def test_verify_refuses_a_bound_token_from_the_verified_token_cache(
-    make: MakeSide, issuer: LocalIssuer, clock: FakeClock, key: ProofKey
+    make: MakeSide, issuer: LocalIssuer, clock: FakeClock, key: DPoPKey
 ) -> None:
     """A bound token remembered by verify_request is still refused by verify."""
     side = make(verified_token_cache_size=16)
@@ -617,7 +618,7 @@ def test_verify_refuses_a_bound_token_from_the_verified_token_cache(
 
 
 def test_dpop_none_refuses_the_dpop_scheme(
-    make: MakeSide, issuer: LocalIssuer, clock: FakeClock, key: ProofKey
+    make: MakeSide, issuer: LocalIssuer, clock: FakeClock, key: DPoPKey
 ) -> None:
     """With dpop=None the DPoP scheme is "no credentials"; bearer tokens still pass."""
     side = make(dpop=None)
@@ -632,7 +633,7 @@ def test_dpop_none_refuses_the_dpop_scheme(
 
 
 def test_required_refuses_plain_bearer_tokens(
-    make: MakeSide, issuer: LocalIssuer, clock: FakeClock, key: ProofKey
+    make: MakeSide, issuer: LocalIssuer, clock: FakeClock, key: DPoPKey
 ) -> None:
     """DPoP(required=True) refuses unbound tokens; DPoP-bound ones pass."""
     side = make(dpop=DPoP(required=True, replay_store=MemoryReplayStore()))
@@ -656,7 +657,7 @@ SECRET = b"0123456789abcdef0123456789abcdef"
 
 
 def test_nonce_required_then_accepted(
-    make: MakeSide, issuer: LocalIssuer, clock: FakeClock, key: ProofKey
+    make: MakeSide, issuer: LocalIssuer, clock: FakeClock, key: DPoPKey
 ) -> None:
     """Without a nonce the proof is answered with use_dpop_nonce and a nonce that then
     passes; verifier.dpop_nonce() offers the same nonce."""
@@ -676,7 +677,7 @@ def test_nonce_required_then_accepted(
 
 
 def test_nonce_lives_its_window_and_the_next(
-    make: MakeSide, issuer: LocalIssuer, clock: FakeClock, key: ProofKey
+    make: MakeSide, issuer: LocalIssuer, clock: FakeClock, key: DPoPKey
 ) -> None:
     """A nonce is accepted for one more window while the next one is offered; two
     windows later it is stale."""
@@ -695,7 +696,7 @@ def test_nonce_lives_its_window_and_the_next(
 
 
 def test_nonce_is_valid_across_a_fleet_sharing_the_secret(
-    make: MakeSide, issuer: LocalIssuer, clock: FakeClock, key: ProofKey
+    make: MakeSide, issuer: LocalIssuer, clock: FakeClock, key: DPoPKey
 ) -> None:
     """A nonce made by one verifier passes another with the same secret, not one with
     another secret."""
@@ -780,7 +781,7 @@ def test_certificate_bound_token_without_or_with_another_certificate(
 
 
 def test_token_bound_to_a_dpop_key_and_a_certificate_needs_both(
-    side: Side, issuer: LocalIssuer, clock: FakeClock, key: ProofKey, certificate: x509.Certificate
+    side: Side, issuer: LocalIssuer, clock: FakeClock, key: DPoPKey, certificate: x509.Certificate
 ) -> None:
     """A token with cnf.jkt and x5t#S256 needs the proof and the certificate."""
     token = issuer.token({"cnf": {"jkt": key.thumbprint, "x5t#S256": _x5t(certificate)}})
@@ -804,7 +805,7 @@ def test_no_credentials(side: Side) -> None:
 
 
 def test_malformed_or_repeated_headers(
-    side: Side, issuer: LocalIssuer, clock: FakeClock, key: ProofKey
+    side: Side, issuer: LocalIssuer, clock: FakeClock, key: DPoPKey
 ) -> None:
     """A repeated Authorization or DPoP field, or a malformed one: InvalidRequestError."""
     token = bound_token(issuer, key)
@@ -823,7 +824,7 @@ def test_malformed_or_repeated_headers(
 
 
 def test_rejections_carry_their_challenge(
-    make: MakeSide, issuer: LocalIssuer, clock: FakeClock, key: ProofKey
+    make: MakeSide, issuer: LocalIssuer, clock: FakeClock, key: DPoPKey
 ) -> None:
     """A rejection from verify_request knows the scheme used and the schemes offered."""
     side = make(dpop=DPoP(algorithms=["ES256", "PS256"], replay_store=MemoryReplayStore()))
@@ -851,7 +852,7 @@ def test_rejections_carry_their_challenge(
 
 
 def test_rejections_are_counted(
-    side: Side, issuer: LocalIssuer, clock: FakeClock, key: ProofKey
+    side: Side, issuer: LocalIssuer, clock: FakeClock, key: DPoPKey
 ) -> None:
     """stats() counts verify_request's outcomes by class, like verify's."""
     token = bound_token(issuer, key)
@@ -868,7 +869,7 @@ def test_rejections_are_counted(
 
 
 def test_invalid_token_is_refused_before_the_proof_signature(
-    side: Side, issuer: LocalIssuer, clock: FakeClock, key: ProofKey
+    side: Side, issuer: LocalIssuer, clock: FakeClock, key: DPoPKey
 ) -> None:
     """A token with a bad signature is refused as such; the proof is not recorded."""
     token = bound_token(issuer, key)
@@ -887,7 +888,7 @@ def test_method_and_url_must_be_text(side: Side, issuer: LocalIssuer) -> None:
 
 
 def test_multi_issuer_verify_refuses_sender_constrained_tokens(
-    issuer: LocalIssuer, clock: FakeClock, key: ProofKey
+    issuer: LocalIssuer, clock: FakeClock, key: DPoPKey
 ) -> None:
     """MultiIssuerVerifier.verify, which sees no proof either, refuses bound tokens."""
     from jwks_client import MultiIssuerVerifier

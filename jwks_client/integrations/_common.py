@@ -26,14 +26,28 @@ characters) and capped in length, so it can never break the header.
 The answers to the verifier's rejections and to unavailable keys are the library's own
 (:func:`jwks_client.challenge_for`, with :class:`jwks_client.Challenge`); this module
 adds the answers around them: missing or malformed bearer credentials and scopes.
+
+Requests (RFC 9449, RFC 8705, RFC 9440): the integrations hand each request to
+``verify_request`` with its method, the URL the client addressed and its client
+certificate. The URL is the framework's report of it (honouring its proxy settings), or,
+behind a proxy that rewrites paths, a configured public ``base_url`` followed by the
+request's path below the app's root (:func:`addressed_url`). The certificate comes from
+the TLS layer (ASGI's ``tls`` extension, WSGI's ``SSL_CLIENT_CERT``), or, only when the
+app is configured to trust the proxy in front of it, from the ``Client-Cert`` header
+(:func:`header_client_cert`), never from both. Challenges offer what the verifier
+accepts (``Bearer`` and/or ``DPoP`` with its ``algs``), and an answer to a DPoP-bound
+token carries the next ``DPoP-Nonce`` when nonces are on (:func:`success_headers`).
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import inspect
 import re
 from collections.abc import Iterable, Mapping
-from typing import Any, Final
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Final
 
 import jwks_client
 from jwks_client import (
@@ -45,28 +59,51 @@ from jwks_client import (
     Verifier,
 )
 
+if TYPE_CHECKING:
+    from jwks_client import AsyncVerifier, MultiIssuerVerifier
+
+    AnyVerifier = Verifier | AsyncVerifier | MultiIssuerVerifier
+
 __all__ = [
+    "CLIENT_CERT_HEADER",
     "DEFAULT_REALM",
+    "DPOP_NONCE_HEADER",
     "MAX_DESCRIPTION_LENGTH",
     "RETRY_AFTER_SECONDS",
     "BearerError",
     "Challenge",
     "InsufficientScopeError",
+    "IntegrationSettings",
     "InvalidRequestError",
     "MissingTokenError",
+    "addressed_url",
+    "asgi_client_cert",
     "bearer_token",
     "challenge_for",
+    "check_base_url",
     "check_realm",
     "check_scope_names",
+    "check_trust",
+    "header_client_cert",
+    "integration_settings",
+    "is_dpop_bound",
+    "missing_challenge",
     "missing_extra",
     "missing_scopes",
+    "offer_of",
     "public_description",
     "require_scopes",
     "sanitize_description",
     "settings_options",
+    "success_headers",
     "token_scopes",
     "www_authenticate",
 ]
+
+#: The header in which a trusted proxy passes the client's certificate (RFC 9440).
+CLIENT_CERT_HEADER: Final = "Client-Cert"
+#: The header that gives a DPoP client the server's nonce (RFC 9449 §8).
+DPOP_NONCE_HEADER: Final = "DPoP-Nonce"
 
 #: The realm named in challenges unless configured otherwise.
 DEFAULT_REALM: Final = "api"
@@ -100,11 +137,20 @@ class BearerError(JWKSClientError):
 
 
 class MissingTokenError(BearerError):
-    """The request carries no bearer credentials (no ``Authorization``, or another scheme)."""
+    """The request carries no bearer credentials (no ``Authorization``, or another scheme).
+
+    Raised by :func:`bearer_token`, for code that reads the Bearer scheme alone; the
+    integrations read requests with ``verify_request``, which raises the library's
+    :class:`jwks_client.MissingTokenError`.
+    """
 
 
 class InvalidRequestError(BearerError):
-    """The ``Authorization`` field names the Bearer scheme but is malformed (400)."""
+    """The ``Authorization`` field names the Bearer scheme but is malformed (400).
+
+    Raised by :func:`bearer_token`; ``verify_request`` raises the library's
+    :class:`jwks_client.InvalidRequestError`.
+    """
 
 
 class InsufficientScopeError(BearerError):
@@ -114,6 +160,12 @@ class InsufficientScopeError(BearerError):
         required: every scope the resource requires, in the configured order.
         missing: the required scopes the token does not grant.
     """
+
+    #: As on the verifier's rejections: the scheme the request used (None: unknown),
+    #: whether Bearer is accepted, and the DPoP algorithms offered (none: DPoP is off).
+    scheme: str | None = None
+    bearer_accepted: bool = True
+    dpop_algorithms: tuple[str, ...] = ()
 
     def __init__(
         self, message: str, *, required: tuple[str, ...], missing: tuple[str, ...]
@@ -197,14 +249,19 @@ def www_authenticate(
     error: str | None = None,
     description: str | None = None,
     scope: Iterable[str] = (),
+    scheme: str = "Bearer",
+    algs: Iterable[str] = (),
 ) -> str:
-    """Build a ``WWW-Authenticate: Bearer`` challenge (RFC 6750 §3).
+    """Build a ``WWW-Authenticate`` challenge: ``Bearer`` (RFC 6750 §3) or ``DPoP``.
 
     Args:
         realm: the protection space, or None to leave it out.
         error: an RFC 6750 error code, or None.
         description: human-readable text; sanitised here.
         scope: scopes to name in a ``scope`` attribute (left out when empty).
+        scheme: the challenge's scheme, ``"Bearer"`` or ``"DPoP"``.
+        algs: the proof algorithms of a ``DPoP`` challenge (RFC 9449 §7.1; left out
+            when empty).
     """
     params: list[str] = []
     if realm is not None:
@@ -216,7 +273,10 @@ def www_authenticate(
     scope_value = " ".join(scope)
     if scope_value:
         params.append(f'scope="{scope_value}"')
-    return "Bearer " + ", ".join(params) if params else "Bearer"
+    algs_value = " ".join(algs)
+    if algs_value:
+        params.append(f'algs="{algs_value}"')
+    return f"{scheme} " + ", ".join(params) if params else scheme
 
 
 def bearer_token(authorization: str | None) -> str:
@@ -270,17 +330,30 @@ def missing_scopes(claims: Mapping[str, Any], required: Iterable[str]) -> tuple[
     return tuple(scope for scope in required if scope not in granted)
 
 
-def require_scopes(claims: Mapping[str, Any], required: tuple[str, ...]) -> None:
+def require_scopes(
+    claims: Mapping[str, Any], required: tuple[str, ...], *, verifier: AnyVerifier | None = None
+) -> None:
     """Check that the token grants every scope in ``required``.
+
+    Args:
+        claims: the verified claims.
+        required: the scopes the resource requires.
+        verifier: the verifier that accepted the token: the error then records what it
+            offers and the scheme the token came with, so the 403 challenge names both
+            schemes like the verifier's own rejections (None: Bearer only).
 
     Raises:
         InsufficientScopeError: one or more scopes are missing.
     """
     missing = missing_scopes(claims, required)
     if missing:
-        raise InsufficientScopeError(
+        error = InsufficientScopeError(
             f"the token lacks the scope {' '.join(missing)}", required=required, missing=missing
         )
+        if verifier is not None:
+            error.bearer_accepted, error.dpop_algorithms = offer_of(verifier)
+            error.scheme = "DPoP" if is_dpop_bound(claims) else "Bearer"
+        raise error
 
 
 def public_description(exc: InvalidTokenError | BearerError) -> str:
@@ -322,15 +395,143 @@ def challenge_for(
     if isinstance(exc, MissingTokenError):
         header = www_authenticate(realm)
         return Challenge(401, None, _MISSING_DESCRIPTION, (("WWW-Authenticate", header),))
-    scope: tuple[str, ...] = ()
     if isinstance(exc, InvalidRequestError):
-        status, error = 400, "invalid_request"
-    else:
-        assert isinstance(exc, InsufficientScopeError)
-        status, error, scope = 403, "insufficient_scope", exc.required
+        description = public_description(exc) or "invalid_request"
+        header = www_authenticate(realm, error="invalid_request", description=description)
+        return Challenge(400, "invalid_request", description, (("WWW-Authenticate", header),))
+    assert isinstance(exc, InsufficientScopeError)
+    error = "insufficient_scope"
     description = public_description(exc) or error
-    header = www_authenticate(realm, error=error, description=description, scope=scope)
-    return Challenge(status, error, description, (("WWW-Authenticate", header),))
+    offered = [
+        scheme
+        for scheme, on in (("Bearer", exc.bearer_accepted), ("DPoP", bool(exc.dpop_algorithms)))
+        if on
+    ] or ["Bearer"]
+    # The error goes to the scheme the token came with; to every challenge when unknown.
+    carriers = offered if exc.scheme not in offered else [exc.scheme]
+    challenges = [
+        www_authenticate(
+            realm,
+            error=error if scheme in carriers else None,
+            description=description if scheme in carriers else None,
+            scope=exc.required if scheme in carriers else (),
+            scheme=scheme,
+            algs=exc.dpop_algorithms if scheme == "DPoP" else (),
+        )
+        for scheme in offered
+    ]
+    header = ", ".join(challenges)
+    return Challenge(403, error, description, (("WWW-Authenticate", header),))
+
+
+def offer_of(verifier: AnyVerifier) -> tuple[bool, tuple[str, ...]]:
+    """What a verifier accepts: whether the Bearer scheme, and the DPoP proof algorithms
+    (empty when DPoP is off)."""
+    dpop = verifier.dpop
+    if dpop is None:
+        return True, ()
+    return not dpop.required, dpop.advertised_algorithms
+
+
+def missing_challenge(verifier: AnyVerifier, *, realm: str | None) -> Challenge:
+    """The answer to a request without credentials: 401 with the challenges of every
+    scheme ``verifier`` accepts and no ``error`` (what ``verify_request`` would answer)."""
+    error = jwks_client.MissingTokenError("the request has no Authorization header")
+    error.bearer_accepted, error.dpop_algorithms = offer_of(verifier)
+    return jwks_client.challenge_for(error, realm=realm)
+
+
+def is_dpop_bound(claims: Mapping[str, Any]) -> bool:
+    """Whether verified claims are a DPoP-bound token's (``cnf.jkt``): such a token is only
+    ever accepted with the DPoP scheme and a proof."""
+    cnf = claims.get("cnf")
+    return isinstance(cnf, dict) and "jkt" in cnf
+
+
+def success_headers(
+    verifier: AnyVerifier, claims: Mapping[str, Any]
+) -> tuple[tuple[str, str], ...]:
+    """The headers of a successful answer: ``DPoP-Nonce`` with the next nonce for a
+    DPoP-bound token when the verifier requires nonces (RFC 9449 §8.2), else none."""
+    if not is_dpop_bound(claims):
+        return ()
+    nonce = verifier.dpop_nonce()
+    return () if nonce is None else ((DPOP_NONCE_HEADER, nonce),)
+
+
+# --- the request's URL and client certificate --------------------------------------------
+
+# An absolute http(s) URL without query or fragment: what a base URL may be.
+_BASE_URL: Final = re.compile(r"https?://[^/?#\s@]+(/[^?#\s]*)?", re.ASCII | re.IGNORECASE)
+# RFC 8941 §3.3.5: a byte sequence, ":" base64 ":".
+_SF_BINARY: Final = re.compile(r":([A-Za-z0-9+/]*={0,2}):", re.ASCII)
+
+
+def check_base_url(base_url: str | None) -> str | None:
+    """Return the public base URL without its trailing slashes.
+
+    Raises:
+        ConfigurationError: not an absolute http(s) URL, or one with a query, a fragment
+            or user information.
+    """
+    if base_url is None:
+        return None
+    if not isinstance(base_url, str) or not _BASE_URL.fullmatch(base_url):
+        raise ConfigurationError(
+            "base_url must be the absolute http(s) URL clients address the app at "
+            f"(scheme, host and path prefix; no query or fragment), got {base_url!r}"
+        )
+    return base_url.rstrip("/")
+
+
+def addressed_url(url: str, *, base_url: str | None, path: str, root: str | None = None) -> str:
+    """The URL the client addressed, for ``verify_request`` (its query is ignored there).
+
+    Args:
+        url: the request URL as the framework reports it (its proxy settings applied).
+        base_url: the public base URL from :func:`check_base_url`, or None to take ``url``.
+        path: the request's path below the app's root, as the framework reports it
+            (percent-encoded).
+        root: the framework's URL of the app's root, ending in ``/``, if it reports one:
+            then the part of ``url`` below it is the path (``path`` when ``url`` is not
+            below it).
+    """
+    if base_url is None:
+        return url
+    relative = path
+    if root is not None and url.startswith(root):
+        relative = "/" + url[len(root) :]
+    return base_url + relative.partition("?")[0].partition("#")[0]
+
+
+def asgi_client_cert(scope: Mapping[str, Any]) -> str | None:
+    """The client certificate of an ASGI connection (PEM), from its ``tls`` extension:
+    the first of ``client_cert_chain``; None without one."""
+    extensions = scope.get("extensions")
+    tls = extensions.get("tls") if isinstance(extensions, Mapping) else None
+    chain = tls.get("client_cert_chain") if isinstance(tls, Mapping) else None
+    if isinstance(chain, (list, tuple)) and chain and isinstance(chain[0], str) and chain[0]:
+        return chain[0]
+    return None
+
+
+def header_client_cert(values: Iterable[str]) -> bytes | None:
+    """The DER certificate of the RFC 9440 ``Client-Cert`` fields of a request.
+
+    The field is a byte sequence (RFC 8941 §3.3.5, ``:base64:``). One well-formed field
+    gives its bytes; none, several or a malformed one give None (RFC 8941 §4.2: a field
+    that does not parse is ignored), so a certificate-bound token is then refused.
+    """
+    found = list(values)
+    if len(found) != 1:
+        return None
+    match = _SF_BINARY.fullmatch(found[0].strip(" \t"))
+    if match is None or not match.group(1):
+        return None
+    try:
+        return base64.b64decode(match.group(1), validate=True)
+    except (ValueError, binascii.Error):
+        return None
 
 
 _VERIFIER_OPTIONS: Final = frozenset(
@@ -338,36 +539,73 @@ _VERIFIER_OPTIONS: Final = frozenset(
 )
 
 
-def settings_options(
-    settings: Mapping[str, Any], *, source: str
-) -> tuple[dict[str, Any], str | None]:
-    """Turn a ``{"ISSUER": ..., "AUDIENCE": ..., "REALM": ...}`` mapping into options.
+#: The settings keys of an integration besides the verifier's options.
+_INTEGRATION_KEYS: Final = ("realm", "base_url", "trust_client_cert_header")
 
-    Keys are the verifier's option names in upper case, plus ``REALM``.
+
+@dataclass(frozen=True, slots=True)
+class IntegrationSettings:
+    """An integration's settings: the verifier's options and how requests are read.
+
+    Attributes:
+        options: the verifier's keyword options (``issuer`` included).
+        realm: the realm of the challenges (None: left out).
+        base_url: the public base URL behind a path-rewriting proxy (None: the URL as
+            the framework reports it).
+        trust_client_cert_header: take the client certificate from the RFC 9440
+            ``Client-Cert`` header (set by a trusted proxy) instead of the TLS layer.
+    """
+
+    options: dict[str, Any]
+    realm: str | None = DEFAULT_REALM
+    base_url: str | None = None
+    trust_client_cert_header: bool = False
+
+
+def check_trust(value: object) -> bool:
+    """Return ``value`` if it is a bool.
+
+    Raises:
+        ConfigurationError: it is not.
+    """
+    if not isinstance(value, bool):
+        raise ConfigurationError(f"trust_client_cert_header must be a bool, got {value!r}")
+    return value
+
+
+def integration_settings(settings: Mapping[str, Any], *, source: str) -> IntegrationSettings:
+    """Read a ``{"ISSUER": ..., "AUDIENCE": ..., "REALM": ...}`` mapping.
+
+    Keys are the verifier's option names in upper case, plus ``REALM``, ``BASE_URL`` and
+    ``TRUST_CLIENT_CERT_HEADER``.
 
     Args:
         settings: the mapping.
         source: its name, for error messages (e.g. ``"settings.JWKS_CLIENT"``).
 
-    Returns:
-        The verifier's keyword options (``issuer`` included) and the realm.
-
     Raises:
-        ConfigurationError: not a mapping, an unknown key, or ``ISSUER``/``AUDIENCE``
-            missing (``AUDIENCE: None`` disables the audience check explicitly).
+        ConfigurationError: not a mapping, an unknown key, an invalid value, or
+            ``ISSUER``/``AUDIENCE`` missing (``AUDIENCE: None`` disables the audience
+            check explicitly).
     """
     if not isinstance(settings, Mapping):
         raise ConfigurationError(f"{source} must be a dict, got {type(settings).__name__}")
     options: dict[str, Any] = {}
     realm: str | None = DEFAULT_REALM
+    base_url: str | None = None
+    trust = False
     for key, value in settings.items():
         name = key.lower() if isinstance(key, str) else key
         if name == "realm":
             realm = check_realm(value)
+        elif name == "base_url":
+            base_url = check_base_url(value)
+        elif name == "trust_client_cert_header":
+            trust = check_trust(value)
         elif isinstance(name, str) and key == key.upper() and name in _VERIFIER_OPTIONS:
             options[name] = value
         else:
-            known = ", ".join(sorted(n.upper() for n in (*_VERIFIER_OPTIONS, "realm")))
+            known = ", ".join(sorted(n.upper() for n in (*_VERIFIER_OPTIONS, *_INTEGRATION_KEYS)))
             raise ConfigurationError(f"unknown key {key!r} in {source}; known: {known}")
     for required in ("issuer", "audience"):
         if required not in options:
@@ -375,4 +613,18 @@ def settings_options(
                 f"{source} must set {required.upper()}"
                 + (" (None disables the audience check)" if required == "audience" else "")
             )
-    return options, realm
+    return IntegrationSettings(options, realm, base_url, trust)
+
+
+def settings_options(
+    settings: Mapping[str, Any], *, source: str
+) -> tuple[dict[str, Any], str | None]:
+    """Turn a settings mapping into the verifier's options and the realm.
+
+    As :func:`integration_settings`, which also returns the request settings.
+
+    Raises:
+        ConfigurationError: as :func:`integration_settings`.
+    """
+    read = integration_settings(settings, source=source)
+    return read.options, read.realm

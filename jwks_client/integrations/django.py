@@ -35,6 +35,17 @@ malformed field is 400; a rejected token 401 ``invalid_token``; a missing scope 
 ``insufficient_scope``; unavailable keys 503 with ``Retry-After``. Put
 :class:`JWKSAuthentication` first in the authentication classes: DRF takes the 401
 challenge from the first one.
+
+Each request goes to the verifier's ``verify_request``: ``Bearer`` and ``DPoP`` tokens
+(RFC 9449) and certificate-bound ones (RFC 8705, the certificate from WSGI's
+``SSL_CLIENT_CERT`` or ASGI's ``tls`` extension, or from the RFC 9440 ``Client-Cert``
+header with ``"TRUST_CLIENT_CERT_HEADER": True``, only behind a proxy that sets it). A
+proof's ``htu`` is checked against ``request.build_absolute_uri()`` (which honours
+``USE_X_FORWARDED_HOST``, ``SECURE_PROXY_SSL_HEADER`` and ``FORCE_SCRIPT_NAME``), or
+``"BASE_URL"`` + ``request.path_info`` behind a proxy that rewrites paths. DRF sends no
+header of its own choosing, so with DPoP nonces (``DPoP(nonce_secret=...)``) add
+:class:`DPoPNonceMiddleware` to ``MIDDLEWARE``: it gives DPoP clients the
+``DPoP-Nonce`` header.
 """
 
 from __future__ import annotations
@@ -46,27 +57,36 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final, cast
 
-from jwks_client import ConfigurationError, InvalidTokenError, KeySetUnavailableError, Verifier
+from jwks_client import (
+    ConfigurationError,
+    InvalidTokenError,
+    KeySetUnavailableError,
+    Verifier,
+)
+from jwks_client import InvalidRequestError as MalformedRequestError
+from jwks_client import MissingTokenError as NoCredentialsError
 
 from ._common import (
+    DPOP_NONCE_HEADER,
     RETRY_AFTER_SECONDS,
     Challenge,
     InsufficientScopeError,
-    InvalidRequestError,
-    MissingTokenError,
-    bearer_token,
+    addressed_url,
+    asgi_client_cert,
     challenge_for,
     check_scope_names,
+    header_client_cert,
+    integration_settings,
+    missing_challenge,
     missing_extra,
     require_scopes,
-    settings_options,
     token_scopes,
-    www_authenticate,
 )
 
 try:
     from django.conf import settings  # type: ignore[import-untyped]
     from django.core.signals import setting_changed  # type: ignore[import-untyped]
+    from django.utils.encoding import escape_uri_path  # type: ignore[import-untyped]
     from rest_framework import exceptions  # type: ignore[import-untyped]
     from rest_framework.authentication import BaseAuthentication  # type: ignore[import-untyped]
     from rest_framework.permissions import BasePermission  # type: ignore[import-untyped]
@@ -74,9 +94,11 @@ except ImportError as exc:  # its extra is not installed
     raise missing_extra(__name__, "Django REST framework", "django") from exc
 
 __all__ = [
+    "NONCE_MIDDLEWARE",
     "SETTING",
     "BearerInvalidRequest",
     "BearerInvalidToken",
+    "DPoPNonceMiddleware",
     "HasScopes",
     "InsufficientScope",
     "JWKSAuthentication",
@@ -88,6 +110,8 @@ __all__ = [
 
 #: The Django setting holding the options.
 SETTING: Final = "JWKS_CLIENT"
+#: The dotted path of :class:`DPoPNonceMiddleware`, for ``MIDDLEWARE``.
+NONCE_MIDDLEWARE: Final = "jwks_client.integrations.django.DPoPNonceMiddleware"
 
 # The challenge of a rejected token, kept on the request for authenticate_header.
 _CHALLENGE_ATTR: Final = "jwks_client_challenge"
@@ -170,7 +194,8 @@ class BearerInvalidRequest(exceptions.APIException):  # type: ignore[misc]
 
 
 class BearerInvalidToken(exceptions.AuthenticationFailed):  # type: ignore[misc]
-    """401 ``invalid_token``: the verifier rejected the token."""
+    """401: the verifier rejected the token (``invalid_token``) or its DPoP proof
+    (``invalid_dpop_proof``, ``use_dpop_nonce``)."""
 
     default_code = "invalid_token"
 
@@ -205,6 +230,8 @@ class KeySetUnavailable(exceptions.APIException):  # type: ignore[misc]
 class _Binding:
     verifier: Verifier
     realm: str | None
+    base_url: str | None = None
+    trust_client_cert_header: bool = False
 
 
 class _Holder:
@@ -223,8 +250,14 @@ class _Holder:
                 configured = getattr(settings, SETTING, None)
                 if configured is None:
                     raise ConfigurationError(f"settings.{SETTING} is not set")
-                options, realm = settings_options(configured, source=f"settings.{SETTING}")
-                self._binding = _Binding(Verifier(**options), realm)
+                read = integration_settings(configured, source=f"settings.{SETTING}")
+                _check_nonce_middleware(read.options)
+                self._binding = _Binding(
+                    Verifier(**read.options),
+                    read.realm,
+                    read.base_url,
+                    read.trust_client_cert_header,
+                )
             return self._binding
 
     def reset(self) -> None:
@@ -236,6 +269,19 @@ class _Holder:
 
 _holder = _Holder()
 atexit.register(_holder.reset)
+
+
+def _check_nonce_middleware(options: Mapping[str, Any]) -> None:
+    """Refuse nonces without the middleware that sends them: every DPoP request would be
+    refused for a nonce its client can never learn."""
+    dpop = options.get("dpop")
+    if getattr(dpop, "nonce_secret", None) is None:
+        return
+    if NONCE_MIDDLEWARE not in list(getattr(settings, "MIDDLEWARE", None) or ()):
+        raise ConfigurationError(
+            f"settings.{SETTING} asks for DPoP nonces (nonce_secret): add "
+            f"{NONCE_MIDDLEWARE!r} to settings.MIDDLEWARE, which sends them to clients"
+        )
 
 
 def get_verifier() -> Verifier:
@@ -261,14 +307,17 @@ setting_changed.connect(_on_setting_changed, dispatch_uid="jwks_client.integrati
 
 
 class JWKSAuthentication(BaseAuthentication):  # type: ignore[misc]
-    """DRF authentication by ``Authorization: Bearer <token>``, verified against the JWKS.
+    """DRF authentication by an access token, verified against the JWKS.
 
-    Returns ``(TokenUser, claims)``; None when the request has no bearer credentials
-    (no field, or another scheme), so other authentication classes may try.
+    The request goes to the verifier's ``verify_request``: ``Authorization: Bearer``, or
+    ``Authorization: DPoP`` with its ``DPoP`` proof, or a certificate-bound token with
+    the client certificate. Returns ``(TokenUser, claims)``; None when the request has
+    no credentials (no field, or another scheme), so other authentication classes may
+    try.
 
     Raises:
-        BearerInvalidRequest: a malformed ``Bearer`` field (400).
-        BearerInvalidToken: the token is rejected (401 ``invalid_token``).
+        BearerInvalidRequest: a malformed ``Authorization`` or ``DPoP`` field (400).
+        BearerInvalidToken: the token or its proof is rejected (401).
         KeySetUnavailable: the keys could not be obtained (503).
         ConfigurationError: ``settings.JWKS_CLIENT`` is missing or invalid.
     """
@@ -277,13 +326,16 @@ class JWKSAuthentication(BaseAuthentication):  # type: ignore[misc]
         """Authenticate the request; see the class docstring."""
         binding = _holder.get()
         try:
-            token = bearer_token(request.META.get("HTTP_AUTHORIZATION"))
-        except MissingTokenError:
+            claims = binding.verifier.verify_request(
+                request.method,
+                _request_url(request, binding.base_url),
+                request.headers,
+                client_cert=_client_cert(request, binding.trust_client_cert_header),
+            )
+        except NoCredentialsError:
             return None
-        except InvalidRequestError as exc:
+        except MalformedRequestError as exc:
             raise BearerInvalidRequest(challenge_for(exc, realm=binding.realm)) from exc
-        try:
-            claims = binding.verifier.verify(token)
         except InvalidTokenError as exc:
             challenge = challenge_for(exc, realm=binding.realm)
             setattr(request, _CHALLENGE_ATTR, challenge)
@@ -293,11 +345,63 @@ class JWKSAuthentication(BaseAuthentication):  # type: ignore[misc]
         return TokenUser(claims), claims
 
     def authenticate_header(self, request: Any) -> str:
-        """Return the 401 challenge: with ``error="invalid_token"`` after a rejection."""
+        """Return the 401 challenge: with the error after a rejection; else the
+        challenges of every scheme the verifier accepts."""
         challenge = getattr(request, _CHALLENGE_ATTR, None)
         if isinstance(challenge, Challenge):
             return challenge.header_dict()["WWW-Authenticate"]
-        return www_authenticate(_holder.get().realm)
+        binding = _holder.get()
+        return missing_challenge(binding.verifier, realm=binding.realm).header_dict()[
+            "WWW-Authenticate"
+        ]
+
+
+def _request_url(request: Any, base_url: str | None) -> str:
+    """The URL the client addressed: ``build_absolute_uri()``, or ``base_url`` + the
+    path below the app's root (``path_info``)."""
+    if base_url is None:
+        return str(request.build_absolute_uri())
+    return addressed_url("", base_url=base_url, path=escape_uri_path(request.path_info))
+
+
+def _client_cert(request: Any, trust_header: bool) -> str | bytes | None:
+    """The client certificate: ``SSL_CLIENT_CERT`` (WSGI) or the ``tls`` extension
+    (ASGI), PEM; or the ``Client-Cert`` header's (DER) when its proxy is trusted."""
+    meta = request.META
+    if trust_header:
+        value = meta.get("HTTP_CLIENT_CERT")
+        return header_client_cert([] if value is None else [value])
+    pem = meta.get("SSL_CLIENT_CERT")
+    if isinstance(pem, str) and pem:
+        return pem
+    scope = getattr(request, "scope", None)
+    return asgi_client_cert(scope) if isinstance(scope, Mapping) else None
+
+
+class DPoPNonceMiddleware:
+    """Give DPoP clients the server's nonce: the ``DPoP-Nonce`` header (RFC 9449 §8).
+
+    When the verifier requires nonces (``DPoP(nonce_secret=...)``), the answer to every
+    request that carries a ``DPoP`` proof gets the current nonce, unless it sets one: a
+    refusal for a missing nonce (``use_dpop_nonce``) names the nonce to use, and a
+    success the next one. Add ``"jwks_client.integrations.django.DPoPNonceMiddleware"``
+    to ``settings.MIDDLEWARE``; with nonces on, the verifier refuses to start without it.
+
+    Args:
+        get_response: the next handler, as Django gives it.
+    """
+
+    def __init__(self, get_response: Any) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: Any) -> Any:
+        """Answer the request, adding ``DPoP-Nonce`` to a DPoP client's answer."""
+        response = self.get_response(request)
+        if "HTTP_DPOP" in request.META and not response.has_header(DPOP_NONCE_HEADER):
+            nonce = get_verifier().dpop_nonce()
+            if nonce is not None:
+                response[DPOP_NONCE_HEADER] = nonce
+        return response
 
 
 class HasScopes(BasePermission):  # type: ignore[misc]
@@ -348,10 +452,11 @@ class HasScopes(BasePermission):  # type: ignore[misc]
         user = request.user
         if not isinstance(user, TokenUser):
             return False
+        binding = _holder.get()
         try:
-            require_scopes(user.claims, required)
+            require_scopes(user.claims, required, verifier=binding.verifier)
         except InsufficientScopeError as exc:
-            raise InsufficientScope(challenge_for(exc, realm=_holder.get().realm)) from exc
+            raise InsufficientScope(challenge_for(exc, realm=binding.realm)) from exc
         return True
 
 

@@ -26,8 +26,15 @@ each protected operation's requirement, so the ``/docs`` page shows the Authoriz
 Scopes come from ``JWTBearer(scopes=...)``, :meth:`JWTBearer.require_scopes` and FastAPI's
 ``Security(bearer, scopes=[...])`` (all of them must be granted). ``bearer.responses``
 documents the 400/401/403/503 answers on a route or router. ``JWTBearer(auto_error=False)``
-makes authentication optional: a request without bearer credentials gets ``None``, while a
+makes authentication optional: a request without credentials gets ``None``, while a
 malformed, invalid or insufficient token is still refused.
+
+Requests are judged by ``verify_request``, as in the Starlette integration: the ``DPoP``
+scheme with its proof (RFC 9449) as well as ``Bearer``, and certificate-bound tokens
+(RFC 8705); ``base_url`` and ``trust_client_cert_header`` say how the URL and the client
+certificate are read. OpenAPI 3 has no DPoP security scheme, so the document keeps the
+HTTP bearer one. The next ``DPoP-Nonce`` is added to the answer of a route that returns
+data; a route returning its own ``Response`` adds ``request.state.jwt_response_headers``.
 """
 
 from __future__ import annotations
@@ -45,11 +52,12 @@ try:
     from fastapi.security import SecurityScopes
     from fastapi.security.base import SecurityBase
     from starlette.requests import Request
+    from starlette.responses import Response
 except ImportError as exc:  # its extra is not installed
     raise missing_extra(__name__, "FastAPI", "fastapi") from exc
 
 from . import starlette as _starlette
-from .starlette import STATE_KEY, BearerHTTPException, jwks_lifespan
+from .starlette import STATE_KEY, BearerHTTPException, add_response_headers, jwks_lifespan
 
 __all__ = ["STATE_KEY", "BearerHTTPException", "JWTBearer", "jwks_lifespan"]
 
@@ -64,7 +72,7 @@ _ERROR_BODY: Final = {
 }
 _CHALLENGE_HEADER: Final = {
     "WWW-Authenticate": {
-        "description": "The RFC 6750 Bearer challenge.",
+        "description": "The Bearer (RFC 6750) and DPoP (RFC 9449) challenges.",
         "schema": {"type": "string"},
     }
 }
@@ -77,9 +85,18 @@ _RESPONSES: Final[dict[int | str, dict[str, Any]]] = {
         "headers": _CHALLENGE_HEADER,
     },
     401: {
-        "description": "Missing or rejected bearer token (invalid_token)",
+        "description": (
+            "Missing or rejected access token (invalid_token), or DPoP proof "
+            "(invalid_dpop_proof, use_dpop_nonce)"
+        ),
         "content": _ERROR_BODY,
-        "headers": _CHALLENGE_HEADER,
+        "headers": {
+            **_CHALLENGE_HEADER,
+            "DPoP-Nonce": {
+                "description": "With use_dpop_nonce: the nonce the next DPoP proof carries.",
+                "schema": {"type": "string"},
+            },
+        },
     },
     403: {
         "description": "The token lacks a required scope (insufficient_scope)",
@@ -119,9 +136,14 @@ class JWTBearer(_starlette.JWTBearer, SecurityBase):
         scheme_name: the security scheme's name in the OpenAPI document (default
             ``"JWTBearer"``).
         description: the security scheme's description in the OpenAPI document.
+        base_url: behind a proxy that rewrites paths, the public URL of the app's root
+            (see the Starlette ``JWTBearer``).
+        trust_client_cert_header: take the client certificate from the RFC 9440
+            ``Client-Cert`` header (only behind a proxy that sets it; see the Starlette
+            ``JWTBearer``).
 
     Raises:
-        ConfigurationError: an invalid scope name or realm.
+        ConfigurationError: an invalid scope name, realm or base URL.
     """
 
     def __init__(
@@ -134,8 +156,17 @@ class JWTBearer(_starlette.JWTBearer, SecurityBase):
         auto_error: bool = True,
         scheme_name: str | None = None,
         description: str | None = None,
+        base_url: str | None = None,
+        trust_client_cert_header: bool = False,
     ) -> None:
-        super().__init__(verifier, scopes=scopes, realm=realm, state_key=state_key)
+        super().__init__(
+            verifier,
+            scopes=scopes,
+            realm=realm,
+            state_key=state_key,
+            base_url=base_url,
+            trust_client_cert_header=trust_client_cert_header,
+        )
         self.auto_error = auto_error
         self.description = description
         self.scheme_name = scheme_name or type(self).__name__
@@ -155,6 +186,8 @@ class JWTBearer(_starlette.JWTBearer, SecurityBase):
             auto_error=self.auto_error,
             scheme_name=self.scheme_name,
             description=self.description,
+            base_url=self.base_url,
+            trust_client_cert_header=self.trust_client_cert_header,
         )
 
     @property
@@ -170,12 +203,14 @@ class JWTBearer(_starlette.JWTBearer, SecurityBase):
     # The signature differs from the Starlette dependency's on purpose: FastAPI fills
     # ``security_scopes`` with the scopes of every ``Security(...)`` up the chain.
     async def __call__(  # type: ignore[override]
-        self, request: Request, security_scopes: SecurityScopes
+        self, request: Request, security_scopes: SecurityScopes, response: Response
     ) -> dict[str, Any] | None:
         """Verify the request's token and scopes (the FastAPI dependency).
 
+        FastAPI gives ``response``, to which the answer's headers (``DPoP-Nonce``) are added.
+
         Returns:
-            The claims; None without bearer credentials when ``auto_error`` is False.
+            The claims; None without credentials when ``auto_error`` is False.
 
         Raises:
             BearerHTTPException: as :meth:`authenticate`.
@@ -183,7 +218,10 @@ class JWTBearer(_starlette.JWTBearer, SecurityBase):
                 or there is no verifier.
         """
         required = check_scope_names((*self.scopes, *security_scopes.scopes))
-        return await self._authorize(request, required, optional=not self.auto_error)
+        claims = await self._authorize(request, required, optional=not self.auto_error)
+        if claims is not None:
+            add_response_headers(request, response)
+        return claims
 
     def __repr__(self) -> str:
         return (
@@ -195,4 +233,6 @@ class JWTBearer(_starlette.JWTBearer, SecurityBase):
 # FastAPI resolves a dependency's parameter types from its annotations; some versions do
 # not evaluate the strings `from __future__ import annotations` leaves on a callable
 # instance's __call__, so give them the classes themselves.
-JWTBearer.__call__.__annotations__.update(request=Request, security_scopes=SecurityScopes)
+JWTBearer.__call__.__annotations__.update(
+    request=Request, security_scopes=SecurityScopes, response=Response
+)

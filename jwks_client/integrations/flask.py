@@ -28,6 +28,15 @@ is closed at process exit or when the app is garbage-collected, or explicitly wi
 :meth:`JWKSAuth.close`. Failures raise :class:`BearerHTTPException`, a werkzeug
 ``HTTPException`` answering with the RFC 6750 status and headers and a
 ``{"detail": ...}`` JSON body; ``@app.errorhandler`` can reshape it (``exc.challenge``).
+
+Each request goes to the verifier's ``verify_request``: ``Bearer`` and ``DPoP`` tokens
+(RFC 9449) and certificate-bound ones (RFC 8705, the certificate from WSGI's
+``SSL_CLIENT_CERT``, or from the RFC 9440 ``Client-Cert`` header with
+``trust_client_cert_header=True``, only behind a proxy that sets it). A proof's ``htu``
+is checked against ``request.url`` (behind a proxy, wrap the app in werkzeug's
+``ProxyFix`` so it is the client's), or ``base_url`` + the path below the app's root
+behind a proxy that rewrites paths. A successful answer to a DPoP-bound token carries
+the next ``DPoP-Nonce`` when the verifier requires nonces.
 """
 
 from __future__ import annotations
@@ -44,19 +53,25 @@ from typing import Any, Final, ParamSpec, TypeVar, cast, overload
 from jwks_client import ConfigurationError, InvalidTokenError, KeySetUnavailableError, Verifier
 
 from ._common import (
+    CLIENT_CERT_HEADER,
     BearerError,
     Challenge,
-    bearer_token,
+    addressed_url,
     challenge_for,
+    check_base_url,
     check_realm,
     check_scope_names,
+    check_trust,
+    header_client_cert,
+    integration_settings,
     missing_extra,
     require_scopes,
-    settings_options,
+    success_headers,
 )
 
 try:
-    from flask import Flask, current_app, g, request
+    from flask import Flask, after_this_request, current_app, g, request
+    from flask.wrappers import Response
     from werkzeug.exceptions import (
         BadRequest,
         Forbidden,
@@ -145,6 +160,8 @@ class _Binding:
     verifier: Verifier
     realm: str | None
     finalizer: weakref.finalize[[], Flask]
+    base_url: str | None = None
+    trust_client_cert_header: bool = False
 
 
 class JWKSAuth:
@@ -153,8 +170,15 @@ class JWKSAuth:
     Args:
         app: the app to initialise now (else call :meth:`init_app` later).
         realm: the realm of the challenges (default ``"api"``; None leaves it out).
-        **verifier_options: ``Verifier`` options (``issuer``, ``audience``, ...); they
-            take precedence over ``app.config["JWKS_CLIENT"]``.
+        base_url: behind a proxy that rewrites paths, the public URL of the app's root as
+            clients address it (``"https://api.example.com/v1"``); default: the URL is
+            ``request.url``. Config key ``BASE_URL``.
+        trust_client_cert_header: take the client certificate from the RFC 9440
+            ``Client-Cert`` header instead of ``SSL_CLIENT_CERT``; only behind a proxy
+            that sets it and removes it from clients' requests. Config key
+            ``TRUST_CLIENT_CERT_HEADER``.
+        **verifier_options: ``Verifier`` options (``issuer``, ``audience``, ``dpop``,
+            ...); they take precedence over ``app.config["JWKS_CLIENT"]``.
 
     Raises:
         ConfigurationError: (at ``init_app``) an invalid option, an unknown config key,
@@ -162,9 +186,20 @@ class JWKSAuth:
     """
 
     def __init__(
-        self, app: Flask | None = None, *, realm: str | None = _UNSET, **verifier_options: Any
+        self,
+        app: Flask | None = None,
+        *,
+        realm: str | None = _UNSET,
+        base_url: str | None = _UNSET,
+        trust_client_cert_header: bool = _UNSET,
+        **verifier_options: Any,
     ) -> None:
         self._realm: str | None = _UNSET if realm is _UNSET else check_realm(realm)
+        self._requests: dict[str, Any] = {}
+        if base_url is not _UNSET:
+            self._requests["BASE_URL"] = check_base_url(base_url)
+        if trust_client_cert_header is not _UNSET:
+            self._requests["TRUST_CLIENT_CERT_HEADER"] = check_trust(trust_client_cert_header)
         self._options = verifier_options
         self._lock = threading.Lock()
         if app is not None:
@@ -190,11 +225,14 @@ class JWKSAuth:
             settings.update({name.upper(): value for name, value in self._options.items()})
             if self._realm is not _UNSET:
                 settings["REALM"] = self._realm
-            options, realm = settings_options(settings, source=_SOURCE)
-            verifier = Verifier(**options)
+            settings.update(self._requests)
+            read = integration_settings(settings, source=_SOURCE)
+            verifier = Verifier(**read.options)
             # Closed at exit or with the app, never per request: it is the key cache.
             finalizer = weakref.finalize(app, verifier.close)
-            app.extensions[EXTENSION_KEY] = _Binding(verifier, realm, finalizer)
+            app.extensions[EXTENSION_KEY] = _Binding(
+                verifier, read.realm, finalizer, read.base_url, read.trust_client_cert_header
+            )
 
     def verifier(self, app: Flask | None = None) -> Verifier:
         """Return the ``Verifier`` of ``app`` (default: the current app).
@@ -212,9 +250,11 @@ class JWKSAuth:
             binding.finalizer()
 
     def authenticate(self, scopes: Iterable[str] = ()) -> dict[str, Any]:
-        """Verify the current request's bearer token and scopes; return the claims.
+        """Verify the current request's token (with its DPoP proof or client certificate)
+        and scopes; return the claims.
 
-        Also sets ``flask.g.jwt_claims``.
+        Also sets ``flask.g.jwt_claims``, and adds to the answer the headers a success
+        carries (the next ``DPoP-Nonce`` to a DPoP client when nonces are on).
 
         Raises:
             BearerHTTPException: no, malformed, invalid or insufficient credentials, or
@@ -223,13 +263,27 @@ class JWKSAuth:
         """
         required = check_scope_names(scopes)
         binding = self._binding(None)
+        verifier = binding.verifier
         try:
-            token = bearer_token(request.headers.get("Authorization"))
-            claims = binding.verifier.verify(token)
-            require_scopes(claims, required)
+            claims = verifier.verify_request(
+                request.method,
+                _request_url(binding.base_url),
+                request.headers.items(),
+                client_cert=_client_cert(binding.trust_client_cert_header),
+            )
+            require_scopes(claims, required, verifier=verifier)
         except (BearerError, InvalidTokenError, KeySetUnavailableError) as exc:
             raise BearerHTTPException.of(challenge_for(exc, realm=binding.realm)) from exc
         g.jwt_claims = claims
+        headers = success_headers(verifier, claims)
+        if headers:
+
+            @after_this_request
+            def add_headers(response: Response) -> Response:
+                for name, value in headers:
+                    response.headers.setdefault(name, value)
+                return response
+
         return claims
 
     @overload
@@ -282,3 +336,18 @@ class JWKSAuth:
                 f"JWKSAuth.init_app was not called for the app {target.name!r}"
             )
         return binding
+
+
+def _request_url(base_url: str | None) -> str:
+    """The URL the client addressed: ``request.url`` (with ``ProxyFix``, the client's),
+    or ``base_url`` + the path below the app's root."""
+    return addressed_url(request.url, base_url=base_url, path=request.path, root=request.url_root)
+
+
+def _client_cert(trust_header: bool) -> str | bytes | None:
+    """The request's client certificate: WSGI's ``SSL_CLIENT_CERT`` (PEM), or the
+    ``Client-Cert`` header's (DER) when the proxy that sets it is trusted."""
+    if trust_header:
+        return header_client_cert(request.headers.getlist(CLIENT_CERT_HEADER))
+    pem = request.environ.get("SSL_CLIENT_CERT")
+    return pem if isinstance(pem, str) and pem else None

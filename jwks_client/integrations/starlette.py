@@ -21,6 +21,17 @@ Starlette (extra ``jwks-client[starlette]``)::
 
 ``bearer.protect`` wraps an endpoint; the claims are on ``request.state.jwt_claims``.
 
+Each request goes to the verifier's ``verify_request``, so both schemes work: ``Bearer``
+and ``DPoP`` with its proof (RFC 9449; ``dpop=`` of the lifespan configures it), and
+certificate-bound tokens (RFC 8705) with the client certificate of the ASGI ``tls``
+extension, or of the RFC 9440 ``Client-Cert`` header when
+``JWTBearer(trust_client_cert_header=True)`` (only behind a proxy that sets it and
+strips it from clients' requests). The URL checked against a proof's ``htu`` is
+``request.url`` (with uvicorn's ``--proxy-headers``, the scheme the proxy reports), or
+``base_url`` + the path below the app's root behind a proxy that rewrites paths
+(``JWTBearer(base_url="https://api.example.com/v1")``). A successful answer to a
+DPoP-bound token carries the next ``DPoP-Nonce`` when the verifier requires nonces.
+
 The lifespan creates the ``AsyncVerifier`` on startup (inside the server's event loop),
 stores it on ``app.state.jwks_verifier`` and closes it on shutdown; ``JWTBearer`` finds
 it there unless it is given a verifier. Failures raise :class:`BearerHTTPException`, a
@@ -42,18 +53,24 @@ from jwks_client import (
     InvalidTokenError,
     KeySetUnavailableError,
 )
+from jwks_client import MissingTokenError as NoCredentialsError
 
 from ._common import (
+    CLIENT_CERT_HEADER,
     DEFAULT_REALM,
     BearerError,
     Challenge,
-    MissingTokenError,
-    bearer_token,
+    addressed_url,
+    asgi_client_cert,
     challenge_for,
+    check_base_url,
     check_realm,
     check_scope_names,
+    check_trust,
+    header_client_cert,
     missing_extra,
     require_scopes,
+    success_headers,
 )
 
 try:
@@ -64,7 +81,13 @@ try:
 except ImportError as exc:  # its extra is not installed
     raise missing_extra(__name__, "Starlette", "starlette") from exc
 
-__all__ = ["STATE_KEY", "BearerHTTPException", "JWTBearer", "jwks_lifespan"]
+__all__ = [
+    "STATE_KEY",
+    "BearerHTTPException",
+    "JWTBearer",
+    "add_response_headers",
+    "jwks_lifespan",
+]
 
 #: The ``app.state`` attribute that holds the app's ``AsyncVerifier``.
 STATE_KEY: Final = "jwks_verifier"
@@ -125,13 +148,15 @@ def jwks_lifespan(
 
 
 class JWTBearer:
-    """Require a valid bearer token: a Starlette decorator and a plain FastAPI dependency.
+    """Require a valid access token: a Starlette decorator and a plain FastAPI dependency.
 
     ``bearer.protect(endpoint)`` wraps a Starlette endpoint; ``Depends(bearer)`` returns
     the token's claims (FastAPI apps want :class:`jwks_client.integrations.fastapi.JWTBearer`,
     which also declares itself in the OpenAPI document). Either way the claims are also set on
-    ``request.state.jwt_claims``. Failures raise :class:`BearerHTTPException` (400, 401,
-    403 or 503, see :mod:`jwks_client.integrations`).
+    ``request.state.jwt_claims``. The request is judged by the verifier's
+    ``verify_request``: a ``Bearer`` token, or a ``DPoP`` one with its proof, or a
+    certificate-bound one with the client certificate. Failures raise
+    :class:`BearerHTTPException` (400, 401, 403 or 503, see :mod:`jwks_client.integrations`).
 
     Args:
         verifier: the ``AsyncVerifier`` to use; by default the one :func:`jwks_lifespan`
@@ -140,9 +165,16 @@ class JWTBearer:
         scopes: scopes the token must all grant (``scope`` or ``scp`` claim).
         realm: the realm of the challenges; None leaves it out.
         state_key: the ``app.state`` attribute to read the verifier from.
+        base_url: behind a proxy that rewrites paths, the public URL of the app's root
+            as clients address it (``"https://api.example.com/v1"``): a proof's ``htu``
+            is checked against it followed by the request's path below the app. None
+            (default): ``request.url``.
+        trust_client_cert_header: take the client certificate from the RFC 9440
+            ``Client-Cert`` header instead of the TLS extension. Only behind a proxy
+            that terminates TLS, sets this header and removes it from clients' requests.
 
     Raises:
-        ConfigurationError: an invalid scope name or realm.
+        ConfigurationError: an invalid scope name, realm or base URL.
     """
 
     def __init__(
@@ -152,11 +184,15 @@ class JWTBearer:
         scopes: Iterable[str] = (),
         realm: str | None = DEFAULT_REALM,
         state_key: str = STATE_KEY,
+        base_url: str | None = None,
+        trust_client_cert_header: bool = False,
     ) -> None:
         self.verifier = verifier
         self.scopes = check_scope_names(scopes)
         self.realm = check_realm(realm)
         self.state_key = state_key
+        self.base_url = check_base_url(base_url)
+        self.trust_client_cert_header = check_trust(trust_client_cert_header)
 
     def require_scopes(self, *scopes: str) -> JWTBearer:
         """Return a dependency that also requires ``scopes`` (all of them).
@@ -169,6 +205,8 @@ class JWTBearer:
             scopes=(*self.scopes, *scopes),
             realm=self.realm,
             state_key=self.state_key,
+            base_url=self.base_url,
+            trust_client_cert_header=self.trust_client_cert_header,
         )
 
     def verifier_for(self, conn: HTTPConnection) -> AsyncVerifier:
@@ -187,8 +225,23 @@ class JWTBearer:
             )
         return verifier
 
+    def request_url(self, conn: HTTPConnection) -> str:
+        """The URL the client addressed: ``conn.url``, or ``base_url`` + the path below
+        the app's root."""
+        return addressed_url(
+            str(conn.url), base_url=self.base_url, path=conn.url.path, root=str(conn.base_url)
+        )
+
+    def client_cert(self, conn: HTTPConnection) -> str | bytes | None:
+        """The client certificate: the TLS extension's (PEM), or with
+        ``trust_client_cert_header`` the ``Client-Cert`` header's (DER); None without."""
+        if self.trust_client_cert_header:
+            return header_client_cert(conn.headers.getlist(CLIENT_CERT_HEADER))
+        return asgi_client_cert(conn.scope)
+
     async def authenticate(self, conn: HTTPConnection) -> dict[str, Any]:
-        """Verify the request's bearer token and scopes; return the claims.
+        """Verify the request's access token (and proof or certificate) and scopes;
+        return the claims.
 
         Raises:
             BearerHTTPException: no, malformed, invalid or insufficient credentials, or
@@ -203,42 +256,52 @@ class JWTBearer:
         self, conn: HTTPConnection, required: tuple[str, ...], *, optional: bool
     ) -> dict[str, Any] | None:
         # The one check behind every entry point: with ``optional``, a request without
-        # bearer credentials gets None; anything present is judged in full.
+        # credentials gets None; anything present is judged in full.
         verifier = self.verifier_for(conn)
         try:
-            token = bearer_token(conn.headers.get("authorization"))
-        except MissingTokenError as exc:
+            claims = await verifier.verify_request(
+                conn.scope.get("method", "GET"),
+                self.request_url(conn),
+                conn.scope["headers"],
+                client_cert=self.client_cert(conn),
+            )
+            require_scopes(claims, required, verifier=verifier)
+        except NoCredentialsError as exc:
             if optional:
                 return None
             raise BearerHTTPException(challenge_for(exc, realm=self.realm)) from exc
-        except BearerError as exc:
-            raise BearerHTTPException(challenge_for(exc, realm=self.realm)) from exc
-        try:
-            claims = await verifier.verify(token)
-            require_scopes(claims, required)
         except (BearerError, InvalidTokenError, KeySetUnavailableError) as exc:
             raise BearerHTTPException(challenge_for(exc, realm=self.realm)) from exc
         conn.state.jwt_claims = claims
+        conn.state.jwt_response_headers = success_headers(verifier, claims)
         return claims
 
-    async def __call__(self, request: Request) -> dict[str, Any]:
+    async def __call__(self, request: Request, response: Response | None = None) -> dict[str, Any]:
         """Verify the request's token (the FastAPI dependency); return the claims.
+
+        FastAPI gives ``response``, to which the answer's headers (``DPoP-Nonce``) are added.
 
         Raises:
             BearerHTTPException: as :meth:`authenticate`.
         """
-        return await self.authenticate(request)
+        claims = await self.authenticate(request)
+        if response is not None:
+            add_response_headers(request, response)
+        return claims
 
     def protect(self, endpoint: Endpoint) -> Endpoint:
         """Wrap a Starlette endpoint so it runs only for a valid token.
 
-        The claims are on ``request.state.jwt_claims`` when the endpoint runs.
+        The claims are on ``request.state.jwt_claims`` when the endpoint runs; the
+        answer gets the headers a success carries (``DPoP-Nonce``).
         """
 
         @functools.wraps(endpoint)
         async def protected(request: Request) -> Response:
             await self.authenticate(request)
-            return await endpoint(request)
+            response = await endpoint(request)
+            add_response_headers(request, response)
+            return response
 
         return protected
 
@@ -246,7 +309,16 @@ class JWTBearer:
         return f"JWTBearer(scopes={self.scopes!r}, realm={self.realm!r})"
 
 
+def add_response_headers(conn: HTTPConnection, response: Response) -> None:
+    """Add to ``response`` the headers of a successful answer to ``conn`` (the next
+    ``DPoP-Nonce`` to a DPoP client when nonces are on), unless it sets them itself."""
+    for name, value in getattr(conn.state, "jwt_response_headers", ()):
+        if name not in response.headers:
+            response.headers[name] = value
+
+
 # FastAPI resolves a dependency's parameter types from its annotations; some versions do
 # not evaluate the strings `from __future__ import annotations` leaves on a callable
-# instance's __call__, so give them the class itself.
-JWTBearer.__call__.__annotations__["request"] = Request
+# instance's __call__, so give them the classes themselves (``response`` as ``Response``:
+# FastAPI gives the answer's headers to a parameter of that type).
+JWTBearer.__call__.__annotations__.update(request=Request, response=Response)

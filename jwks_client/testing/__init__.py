@@ -8,6 +8,11 @@ until released (to test single flight), and mints tokens signed with its private
 including deliberately hostile ones. :class:`FakeClock` is a thread-safe manual clock that
 both the issuer and the code under test can take as ``clock=``.
 
+For sender-constrained tokens: :class:`DPoPKey` is a client's DPoP key, making proofs
+(right ones, and wrong ones with one fault of :data:`PROOF_FAULTS`), and
+:class:`ClientCertificate` a self-signed client certificate; ``LocalIssuer.token``
+binds a token to either (``dpop_key=``, ``client_cert=``).
+
 ``LocalIssuer`` is a facade over small parts, each with its own lock, so sync tests,
 threads and asyncio tasks may drive it concurrently: a keychain (keys, the served JWKS,
 token minting), a fault table, a traffic record (requests and held endpoints), the HTTP
@@ -19,8 +24,10 @@ so it never hangs.
 from __future__ import annotations
 
 from .._store import forget_shared_stores
+from ._certificates import ClientCertificate
 from ._clock import FakeClock
 from ._common import OMIT, Omit
+from ._dpop import PROOF_FAULTS, DPoPKey
 from ._faults import FAULT_KINDS
 from ._issuer import LocalIssuer
 from ._keys import SUPPORTED_ALGORITHMS, PrivateKey
@@ -29,7 +36,10 @@ from ._traffic import RecordedRequest
 __all__ = [
     "FAULT_KINDS",
     "OMIT",
+    "PROOF_FAULTS",
     "SUPPORTED_ALGORITHMS",
+    "ClientCertificate",
+    "DPoPKey",
     "FakeClock",
     "LocalIssuer",
     "Omit",

@@ -14,9 +14,10 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .._errors import ConfigurationError
+from ._certificates import ClientCertificate, thumbprint_of
 from ._common import OMIT, UNSET, Unset, json_bytes
 from ._documents import (
     DISCOVERY_MODES,
@@ -30,6 +31,7 @@ from ._documents import (
     discovery_document,
     send_document,
 )
+from ._dpop import DPoPKey
 from ._faults import JSON_TYPE, FaultTable, send_fault
 from ._keys import Keychain, PrivateKey, check_alg
 from ._server import Exchange, LoopbackServer, RequestBodyError, check_loopback
@@ -40,6 +42,9 @@ from ._token_endpoint import (
     token_response,
 )
 from ._traffic import RecordedRequest, Traffic
+
+if TYPE_CHECKING:
+    from cryptography.x509 import Certificate
 
 __all__ = ["LocalIssuer"]
 
@@ -403,6 +408,8 @@ class LocalIssuer:
         audience: str | list[str] | None = "https://api.example.com",
         include_kid: bool = True,
         signature: bytes | None = None,
+        dpop_key: DPoPKey | None = None,
+        client_cert: ClientCertificate | Certificate | str | bytes | None = None,
     ) -> str:
         """Mint a compact JWS access token.
 
@@ -428,14 +435,22 @@ class LocalIssuer:
             audience: the ``aud`` claim.
             include_kid: False leaves ``kid`` out of the header.
             signature: raw signature bytes to use instead of a real signature.
+            dpop_key: bind the token to this client's DPoP key: ``cnf.jkt`` is its
+                thumbprint (RFC 9449 §6), so it is accepted only with that key's proofs.
+            client_cert: bind the token to this client certificate (a
+                :class:`ClientCertificate`, a ``cryptography`` certificate, PEM or DER):
+                ``cnf["x5t#S256"]`` is its thumbprint (RFC 8705 §3).
 
         Returns:
             The compact serialization.
 
         Raises:
             ConfigurationError: before :meth:`start` (the issuer URL is unknown), for an
-                ``alg`` no suitable key can sign, or for non-JSON values.
+                ``alg`` no suitable key can sign, for non-JSON values, or for a
+                ``client_cert`` that is not a certificate.
         """
+        if dpop_key is not None or client_cert is not None:
+            claims = _bound(claims, dpop_key, client_cert)
         return self._keys.token(
             self.issuer,
             claims,
@@ -716,6 +731,23 @@ class LocalIssuer:
         headers: Sequence[tuple[str, str]] = (),
     ) -> None:
         exchange.send(status, [("Content-Type", JSON_TYPE), *headers], json_bytes(dict(document)))
+
+
+def _bound(
+    claims: Mapping[str, Any] | None,
+    dpop_key: DPoPKey | None,
+    client_cert: ClientCertificate | Certificate | str | bytes | None,
+) -> dict[str, Any]:
+    """``claims`` with the ``cnf`` of the key and the certificate added to any given."""
+    given = dict(claims or {})
+    cnf = given.get("cnf")
+    confirmation = dict(cnf) if isinstance(cnf, Mapping) else {}
+    if dpop_key is not None:
+        confirmation["jkt"] = dpop_key.thumbprint
+    if client_cert is not None:
+        confirmation["x5t#S256"] = thumbprint_of(client_cert)
+    given["cnf"] = confirmation
+    return given
 
 
 def _token_error(description: str) -> dict[str, str]:

@@ -12,8 +12,7 @@ import redis
 
 from jwks_client import DPoP, InvalidDPoPProofError, KeyStoreRegistry, Verifier
 from jwks_client.redis import RedisKeyCache
-from jwks_client.testing import LocalIssuer
-from tests.dpop_keys import ProofKey
+from jwks_client.testing import DPoPKey, LocalIssuer
 from tests.redis_support import RedisServer
 
 from .test_processes import SPAWN
@@ -23,7 +22,7 @@ URL = "https://api.example.com/items"
 FLEET_KEY = b"fleet-test-key-0123456789abcdef"
 
 
-def _request(issuer: LocalIssuer, key: ProofKey) -> dict[str, str]:
+def _request(issuer: LocalIssuer, key: DPoPKey) -> dict[str, str]:
     token = issuer.token({"sub": "bound", "cnf": {"jkt": key.thumbprint}}, audience=AUD)
     proof = key.proof("GET", URL, token, now=time.time())
     return {"Authorization": f"DPoP {token}", "DPoP": proof}
@@ -50,7 +49,7 @@ def test_a_proof_replayed_to_another_process_is_refused(
 ) -> None:
     """A proof accepted by one process is refused by another sharing the fleet's Redis; a
     fresh proof is accepted there."""
-    key = ProofKey()
+    key = DPoPKey()
     with LocalIssuer(algorithms=("ES256",)) as issuer:
         headers = _request(issuer, key)
         shared = RedisKeyCache(redis_client, signing_key=FLEET_KEY)
@@ -72,7 +71,7 @@ def test_without_the_shared_cache_another_process_would_accept_the_replay(
 ) -> None:
     """The control: a process that recorded the proof only in its own memory does not
     protect the others (what the shared record prevents)."""
-    key = ProofKey()
+    key = DPoPKey()
     with LocalIssuer(algorithms=("ES256",)) as issuer:
         headers = _request(issuer, key)
         with Verifier(issuer.issuer, audience=AUD, require_https=False) as verifier:
@@ -83,7 +82,7 @@ def test_without_the_shared_cache_another_process_would_accept_the_replay(
 def test_a_failing_redis_falls_back_to_the_process_record_and_says_so() -> None:
     """With Redis down the proof is recorded in the process only: accepted once, refused
     on replay in this process, and counted in stats."""
-    key = ProofKey()
+    key = DPoPKey()
     dead = RedisKeyCache(redis.Redis(host="127.0.0.1", port=1), retry_after=60)
     with (
         LocalIssuer(algorithms=("ES256",)) as issuer,
@@ -112,7 +111,7 @@ def test_a_replay_store_of_ones_own_is_not_replaced_by_the_fleet(
     """DPoP(replay_store=...) keeps the user's store: nothing is written to Redis."""
     from jwks_client import MemoryReplayStore
 
-    key = ProofKey()
+    key = DPoPKey()
     shared = RedisKeyCache(redis_client, signing_key=FLEET_KEY)
     with (
         LocalIssuer(algorithms=("ES256",)) as issuer,
@@ -140,7 +139,7 @@ def test_an_async_verifier_records_proofs_fleet_wide(
     from jwks_client import AsyncVerifier
     from jwks_client.redis import AsyncRedisKeyCache
 
-    key = ProofKey()
+    key = DPoPKey()
 
     async def run(issuer: LocalIssuer, headers: dict[str, str]) -> str:
         client = redis.asyncio.Redis.from_url(redis_server.url)

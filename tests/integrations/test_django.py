@@ -37,7 +37,7 @@ from rest_framework.response import Response
 from rest_framework.test import APIClient
 from rest_framework.views import APIView
 
-from jwks_client import ConfigurationError, Verifier
+from jwks_client import DEFAULT_ALGORITHMS, ConfigurationError, Verifier
 from jwks_client.integrations.django import (
     HasScopes,
     JWKSAuthentication,
@@ -48,6 +48,8 @@ from jwks_client.integrations.django import (
 from jwks_client.testing import FakeClock, LocalIssuer
 
 AUD = "https://api.example.com"
+#: The DPoP challenge a verifier with the default DPoP() options adds (RFC 9449 §7.1).
+DPOP_OFFER = 'DPoP realm="api", algs="' + " ".join(sorted(DEFAULT_ALGORITHMS)) + '"'
 
 
 class Protected(APIView):
@@ -127,7 +129,8 @@ def test_bad_signature_is_401_invalid_token(client: APIClient, issuer: LocalIssu
     assert response.status_code == 401
     assert response.headers["WWW-Authenticate"] == (
         'Bearer realm="api", error="invalid_token", '
-        'error_description="signature does not verify with the matching key (alg ES256)"'
+        'error_description="signature does not verify with the matching key (alg ES256)", '
+        + DPOP_OFFER
     )
     assert response.json() == {
         "detail": "signature does not verify with the matching key (alg ES256)"
@@ -144,10 +147,11 @@ def test_expired_token_is_401_invalid_token(client: APIClient, issuer: LocalIssu
 
 
 def test_missing_header_is_401_without_error(client: APIClient) -> None:
-    """Without credentials an authenticated view answers 401 with a realm-only challenge."""
+    """Without credentials an authenticated view answers 401 with the realm-only
+    challenges of both schemes."""
     response = client.get("/me")
     assert response.status_code == 401
-    assert response.headers["WWW-Authenticate"] == 'Bearer realm="api"'
+    assert response.headers["WWW-Authenticate"] == 'Bearer realm="api", ' + DPOP_OFFER
 
 
 def test_other_scheme_is_anonymous(client: APIClient) -> None:
@@ -156,7 +160,7 @@ def test_other_scheme_is_anonymous(client: APIClient) -> None:
     assert client.get("/open", **basic).json() == {"authenticated": False}
     response = client.get("/me", **basic)
     assert response.status_code == 401
-    assert response.headers["WWW-Authenticate"] == 'Bearer realm="api"'
+    assert response.headers["WWW-Authenticate"] == 'Bearer realm="api", ' + DPOP_OFFER
 
 
 def test_malformed_header_is_400(client: APIClient, issuer: LocalIssuer) -> None:
@@ -165,7 +169,8 @@ def test_malformed_header_is_400(client: APIClient, issuer: LocalIssuer) -> None
     assert response.status_code == 400
     assert response.headers["WWW-Authenticate"] == (
         'Bearer realm="api", error="invalid_request", '
-        'error_description="the bearer token must be one b64token after exactly one space"'
+        'error_description="the Bearer token must be one token68 value after exactly one space", '
+        + DPOP_OFFER
     )
     assert issuer.request_count() == 0
 
@@ -176,7 +181,7 @@ def test_missing_scope_is_403(client: APIClient, issuer: LocalIssuer) -> None:
     assert response.status_code == 403
     assert response.headers["WWW-Authenticate"] == (
         'Bearer realm="api", error="insufficient_scope", '
-        'error_description="the token lacks the scope admin", scope="write admin"'
+        'error_description="the token lacks the scope admin", scope="write admin", ' + DPOP_OFFER
     )
     granted = issuer.token({"scp": ["admin", "write"], "scope": None, "sub": "root"})
     assert client.get("/write", **bearer(granted)).json() == {"sub": "root"}
@@ -187,10 +192,10 @@ def test_view_required_scopes(client: APIClient, issuer: LocalIssuer) -> None:
     assert client.get("/scoped", **bearer(issuer.token({"scope": "read"}))).status_code == 200
     denied = client.get("/scoped", **bearer(issuer.token({"scope": "write"})))
     assert denied.status_code == 403
-    assert denied.headers["WWW-Authenticate"].endswith('scope="read"')
+    assert denied.headers["WWW-Authenticate"].endswith('scope="read", ' + DPOP_OFFER)
     anonymous = client.get("/scoped")
     assert anonymous.status_code == 401
-    assert anonymous.headers["WWW-Authenticate"] == 'Bearer realm="api"'
+    assert anonymous.headers["WWW-Authenticate"] == 'Bearer realm="api", ' + DPOP_OFFER
 
 
 def test_issuer_down_at_cold_start_is_503(client: APIClient, issuer: LocalIssuer) -> None:
@@ -223,7 +228,9 @@ def test_setting_change_replaces_and_closes_the_verifier(
         during = get_verifier()
         assert during is not before
         response = APIClient().get("/me")
-        assert response.headers["WWW-Authenticate"] == 'Bearer realm="shop"'
+        assert response.headers["WWW-Authenticate"] == (
+            'Bearer realm="shop", ' + DPOP_OFFER.replace('"api"', '"shop"')
+        )
     assert during.closed
 
 

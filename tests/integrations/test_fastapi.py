@@ -15,7 +15,7 @@ from fastapi import Depends, FastAPI, Security
 from starlette.exceptions import StarletteDeprecationWarning
 from starlette.requests import Request
 
-from jwks_client import ConfigurationError
+from jwks_client import DEFAULT_ALGORITHMS, ConfigurationError
 from jwks_client.integrations import starlette as starlette_integration
 from jwks_client.integrations.fastapi import (
     STATE_KEY,
@@ -32,6 +32,8 @@ with warnings.catch_warnings():
     from starlette.testclient import TestClient
 
 AUD = "https://api.example.com"
+#: The DPoP challenge a verifier with the default DPoP() options adds (RFC 9449 §7.1).
+DPOP_OFFER = 'DPoP realm="api", algs="' + " ".join(sorted(DEFAULT_ALGORITHMS)) + '"'
 
 bearer = JWTBearer()
 optional = JWTBearer(auto_error=False)
@@ -168,20 +170,20 @@ def test_scheme_name_and_description_are_configurable() -> None:
 
 
 def test_round_trip(client: TestClient, issuer: LocalIssuer) -> None:
-    """A valid token gets the claims; none gets 401 with the realm-only challenge."""
+    """A valid token gets the claims; none gets 401 with the realm-only challenges."""
     ok = client.get("/me", headers=auth(issuer.token({"sub": "alice"})))
     assert (ok.status_code, ok.json()) == (200, {"sub": "alice"})
     missing = client.get("/me")
     assert missing.status_code == 401
-    assert missing.headers["www-authenticate"] == 'Bearer realm="api"'
-    assert missing.json() == {"detail": "a bearer token is required"}
+    assert missing.headers["www-authenticate"] == 'Bearer realm="api", ' + DPOP_OFFER
+    assert missing.json() == {"detail": "an access token is required"}
 
 
 def test_security_scopes_are_required(client: TestClient, issuer: LocalIssuer) -> None:
     """Security(bearer, scopes=[...]) answers 403 naming the scope, and passes when granted."""
     denied = client.delete("/items/7", headers=auth(issuer.token({"scope": "read"})))
     assert denied.status_code == 403
-    assert denied.headers["www-authenticate"].endswith('scope="items:write"')
+    assert denied.headers["www-authenticate"].endswith('scope="items:write", ' + DPOP_OFFER)
     granted = client.delete("/items/7", headers=auth(issuer.token({"scope": "items:write"})))
     assert granted.json() == {"deleted": 7, "by": "user-1"}
 
@@ -190,7 +192,7 @@ def test_scopes_of_a_security_chain_add_up(client: TestClient, issuer: LocalIssu
     """Scopes asked by every Security(...) up the chain must all be granted."""
     only_read = client.get("/report", headers=auth(issuer.token({"scope": "read"})))
     assert only_read.status_code == 403
-    assert only_read.headers["www-authenticate"].endswith('scope="reports read"')
+    assert only_read.headers["www-authenticate"].endswith('scope="reports read", ' + DPOP_OFFER)
     both = client.get("/report", headers=auth(issuer.token({"scope": "read reports"})))
     assert both.json() == {"sub": "user-1"}
 

@@ -11,11 +11,13 @@ from flask import Flask, g
 from flask.testing import FlaskClient
 from werkzeug.exceptions import Unauthorized
 
-from jwks_client import ConfigurationError
+from jwks_client import DEFAULT_ALGORITHMS, ConfigurationError
 from jwks_client.integrations.flask import EXTENSION_KEY, BearerHTTPException, JWKSAuth
 from jwks_client.testing import FakeClock, LocalIssuer
 
 AUD = "https://api.example.com"
+#: The DPoP challenge a verifier with the default DPoP() options adds (RFC 9449 §7.1).
+DPOP_OFFER = 'DPoP realm="api", algs="' + " ".join(sorted(DEFAULT_ALGORITHMS)) + '"'
 
 
 def add_routes(app: Flask, auth: JWKSAuth) -> None:
@@ -96,7 +98,8 @@ def test_bad_signature_is_401_invalid_token(client: FlaskClient, issuer: LocalIs
     assert response.status_code == 401
     assert response.headers["WWW-Authenticate"] == (
         'Bearer realm="api", error="invalid_token", '
-        'error_description="signature does not verify with the matching key (alg ES256)"'
+        'error_description="signature does not verify with the matching key (alg ES256)", '
+        + DPOP_OFFER
     )
     assert response.mimetype == "application/json"
     assert response.get_json() == {
@@ -114,11 +117,11 @@ def test_expired_token_is_401_invalid_token(client: FlaskClient, issuer: LocalIs
 
 
 def test_missing_header_is_401_without_error(client: FlaskClient) -> None:
-    """No credentials answer 401 with a realm-only challenge."""
+    """No credentials answer 401 with the realm-only challenges of both schemes."""
     response = client.get("/me")
     assert response.status_code == 401
-    assert response.headers["WWW-Authenticate"] == 'Bearer realm="api"'
-    assert response.get_json() == {"detail": "a bearer token is required"}
+    assert response.headers["WWW-Authenticate"] == 'Bearer realm="api", ' + DPOP_OFFER
+    assert response.get_json() == {"detail": "an access token is required"}
 
 
 def test_malformed_header_is_400(client: FlaskClient, issuer: LocalIssuer) -> None:
@@ -127,7 +130,7 @@ def test_malformed_header_is_400(client: FlaskClient, issuer: LocalIssuer) -> No
     assert response.status_code == 400
     assert response.headers["WWW-Authenticate"] == (
         'Bearer realm="api", error="invalid_request", '
-        'error_description="the Authorization header has no bearer token"'
+        'error_description="the Authorization header\'s Bearer scheme has no token", ' + DPOP_OFFER
     )
     assert issuer.request_count() == 0
 
@@ -138,7 +141,7 @@ def test_missing_scope_is_403(client: FlaskClient, issuer: LocalIssuer) -> None:
     assert response.status_code == 403
     assert response.headers["WWW-Authenticate"] == (
         'Bearer realm="api", error="insufficient_scope", '
-        'error_description="the token lacks the scope admin", scope="write admin"'
+        'error_description="the token lacks the scope admin", scope="write admin", ' + DPOP_OFFER
     )
     granted = issuer.token({"scope": "admin write", "sub": "root"})
     assert client.get("/write", headers=auth_header(granted)).get_json() == {"sub": "root"}
@@ -202,7 +205,9 @@ def test_factory_pattern_reads_app_config(issuer: LocalIssuer, clock: FakeClock)
     client = app.test_client()
     try:
         assert client.get("/me", headers=auth_header(issuer.token())).status_code == 200
-        assert client.get("/me").headers["WWW-Authenticate"] == 'Bearer realm="shop"'
+        assert client.get("/me").headers["WWW-Authenticate"] == (
+            'Bearer realm="shop", ' + DPOP_OFFER.replace('"api"', '"shop"')
+        )
         verifier = auth.verifier(app)
         auth.init_app(app)
         assert auth.verifier(app) is verifier

@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from jwks_client import AsyncVerifier, ConfigurationError
+from jwks_client import DEFAULT_ALGORITHMS, AsyncVerifier, ConfigurationError
 from jwks_client.integrations.starlette import (
     STATE_KEY,
     BearerHTTPException,
@@ -35,6 +35,8 @@ with warnings.catch_warnings():
     from starlette.testclient import TestClient
 
 AUD = "https://api.example.com"
+#: The DPoP challenge a verifier with the default DPoP() options adds (RFC 9449 §7.1).
+DPOP_OFFER = 'DPoP realm="api", algs="' + " ".join(sorted(DEFAULT_ALGORITHMS)) + '"'
 
 # Bearers are stateless apart from their options: module-level ones serve every app.
 BEARER = JWTBearer()
@@ -94,7 +96,8 @@ def test_bad_signature_is_401_invalid_token(client: TestClient, issuer: LocalIss
     assert response.status_code == 401
     assert response.headers["www-authenticate"] == (
         'Bearer realm="api", error="invalid_token", '
-        'error_description="signature does not verify with the matching key (alg ES256)"'
+        'error_description="signature does not verify with the matching key (alg ES256)", '
+        + DPOP_OFFER
     )
     assert response.json() == {
         "detail": "signature does not verify with the matching key (alg ES256)"
@@ -111,18 +114,19 @@ def test_expired_token_is_401_invalid_token(client: TestClient, issuer: LocalIss
 
 
 def test_missing_header_is_401_without_error(client: TestClient) -> None:
-    """A request without credentials answers 401 with a realm-only challenge."""
+    """A request without credentials answers 401 with the realm-only challenges of both
+    schemes."""
     response = client.get("/me")
     assert response.status_code == 401
-    assert response.headers["www-authenticate"] == 'Bearer realm="api"'
-    assert response.json() == {"detail": "a bearer token is required"}
+    assert response.headers["www-authenticate"] == 'Bearer realm="api", ' + DPOP_OFFER
+    assert response.json() == {"detail": "an access token is required"}
 
 
 def test_other_scheme_is_401_without_error(client: TestClient) -> None:
     """Credentials of another scheme are no bearer credentials: 401 without error."""
     response = client.get("/me", headers={"Authorization": "Basic dXNlcjpwYXNz"})
     assert response.status_code == 401
-    assert response.headers["www-authenticate"] == 'Bearer realm="api"'
+    assert response.headers["www-authenticate"] == 'Bearer realm="api", ' + DPOP_OFFER
 
 
 def test_malformed_header_is_400_invalid_request(client: TestClient, issuer: LocalIssuer) -> None:
@@ -132,7 +136,8 @@ def test_malformed_header_is_400_invalid_request(client: TestClient, issuer: Loc
     assert response.status_code == 400
     assert response.headers["www-authenticate"] == (
         'Bearer realm="api", error="invalid_request", '
-        'error_description="the bearer token must be one b64token after exactly one space"'
+        'error_description="the Bearer token must be one token68 value after exactly one space", '
+        + DPOP_OFFER
     )
     assert issuer.request_count("jwks") == 0
 
@@ -143,7 +148,7 @@ def test_missing_scope_is_403_insufficient_scope(client: TestClient, issuer: Loc
     assert response.status_code == 403
     assert response.headers["www-authenticate"] == (
         'Bearer realm="api", error="insufficient_scope", '
-        'error_description="the token lacks the scope admin", scope="write admin"'
+        'error_description="the token lacks the scope admin", scope="write admin", ' + DPOP_OFFER
     )
 
 
@@ -214,10 +219,12 @@ def test_invalid_lifespan_option_fails_startup(issuer: LocalIssuer, clock: FakeC
 
 
 def test_realm_none_leaves_it_out(client: TestClient) -> None:
-    """A bearer with realm=None sends a bare 'Bearer' challenge."""
+    """A bearer with realm=None sends challenges without a realm."""
     response = client.get("/norealm")
     assert response.status_code == 401
-    assert response.headers["www-authenticate"] == "Bearer"
+    assert response.headers["www-authenticate"] == "Bearer, " + DPOP_OFFER.replace(
+        'realm="api", ', ""
+    )
 
 
 def test_hostile_claims_cannot_break_the_header(client: TestClient, issuer: LocalIssuer) -> None:
@@ -227,7 +234,7 @@ def test_hostile_claims_cannot_break_the_header(client: TestClient, issuer: Loca
     assert response.status_code == 401
     header = response.headers["www-authenticate"]
     assert header.startswith('Bearer realm="api", error="invalid_token", error_description="')
-    assert header.count('"') == 6
+    assert header.count('"') == 6 + DPOP_OFFER.count('"')
     assert token not in header
 
 
@@ -350,9 +357,9 @@ def test_starlette_decorator(issuer: LocalIssuer, clock: FakeClock) -> None:
         forbidden = test_client.get("/admin", headers=auth(issuer.token()))
     assert (ok.status_code, ok.json()) == (200, {"sub": "dave"})
     assert missing.status_code == 401
-    assert missing.headers["www-authenticate"] == 'Bearer realm="api"'
-    assert missing.text == "a bearer token is required"
+    assert missing.headers["www-authenticate"] == 'Bearer realm="api", ' + DPOP_OFFER
+    assert missing.text == "an access token is required"
     assert malformed.status_code == 400
     assert 'error="invalid_request"' in malformed.headers["www-authenticate"]
     assert forbidden.status_code == 403
-    assert forbidden.headers["www-authenticate"].endswith('scope="admin"')
+    assert forbidden.headers["www-authenticate"].endswith('scope="admin", ' + DPOP_OFFER)
