@@ -39,6 +39,7 @@ from ._http import (
 )
 from ._keys import KeyRing, PreparedKey
 from ._request import Headers
+from ._sender import RequestChecker
 from ._shared import DOWN, AsyncSharedCache, Write, shared_protocol
 from ._shell import DEFAULT_DPOP, KeyClientBase, VerifierBase
 from ._store import KeyStoreRegistry
@@ -50,7 +51,7 @@ from ._values import Fetched, FetchPlan, NotModified, RawResponse
 if TYPE_CHECKING:
     from cryptography.x509 import Certificate
 
-__all__ = ["AsyncJWKSClient", "AsyncVerifier", "verify_job"]
+__all__ = ["AsyncJWKSClient", "AsyncVerifier", "verify_job", "verify_request_job"]
 
 _T = TypeVar("_T")
 
@@ -418,6 +419,43 @@ async def verify_job(
     return checker.complete(job, candidates, policy, token, bound=bound)
 
 
+async def verify_request_job(
+    checker: TokenChecker,
+    requests: RequestChecker,
+    source: Callable[[Job], tuple[ClaimsPolicy, AsyncJWKSClient]],
+    method: str,
+    url: str,
+    headers: Headers,
+    client_cert: str | bytes | Certificate | None,
+) -> dict[str, Any]:
+    """The body of every verifier's ``verify_request`` (single- and multi-issuer).
+
+    ``source`` gives the claims policy and the key client for the job's issuer.
+    Credentials, then the token's parse, then the binding and proof checks that need no
+    signature, then the token's keys and signature, then the proof's signature and its
+    record (fleet-wide with a shared cache).
+
+    Raises:
+        JWKSClientError: as ``Verifier.verify_request`` says.
+    """
+    credentials = None
+    try:
+        credentials = requests.credentials(headers)
+        token = credentials.token
+        job = checker.begin(token)
+        proof = requests.check(credentials, job.claims, method, url, client_cert)
+        policy, keys = source(job)
+        claims = await verify_job(checker, job, policy, keys, token, bound=True)
+        record = requests.complete(proof)
+        if record is not None:
+            requests.settle(await keys.record_fleet_wide(record))
+        return claims
+    except JWKSClientError as exc:
+        requests.annotate(exc, credentials)
+        checker.rejected(exc)
+        raise
+
+
 class AsyncVerifier(VerifierBase[AsyncJWKSClient]):
     """Verify JWT access tokens issued by one issuer.
 
@@ -573,24 +611,15 @@ class AsyncVerifier(VerifierBase[AsyncJWKSClient]):
             InvalidTokenError: the token is rejected (a subclass says why).
             KeySetUnavailableError: the issuer's keys could not be obtained.
         """
-        checker = self._checker
-        requests = self._requests
-        credentials = None
-        try:
-            credentials = requests.credentials(headers)
-            token = credentials.token
-            job = checker.begin(token)
-            proof = requests.check(credentials, job.claims, method, url, client_cert)
-            policy = self._claims_policy
-            claims = await verify_job(checker, job, policy, self._keys, token, bound=True)
-            record = requests.complete(proof)
-            if record is not None:
-                requests.settle(await self._keys.record_fleet_wide(record))
-            return claims
-        except JWKSClientError as exc:
-            requests.annotate(exc, credentials)
-            checker.rejected(exc)
-            raise
+        return await verify_request_job(
+            self._checker,
+            self._requests,
+            lambda _job: (self._claims_policy, self._keys),
+            method,
+            url,
+            headers,
+            client_cert,
+        )
 
     async def aclose(self) -> None:
         """Close what this verifier owns; idempotent."""

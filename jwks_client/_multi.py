@@ -42,6 +42,7 @@ from cachetools import LRUCache
 
 from ._async import AsyncJWKSClient
 from ._async import verify_job as verify_job_async
+from ._async import verify_request_job as verify_request_job_async
 from ._checker import Job, TokenChecker
 from ._claims import ClaimsPolicy
 from ._config import (
@@ -67,7 +68,7 @@ from ._sender import RequestChecker
 from ._shared import shared_protocol
 from ._shell import DEFAULT_DPOP
 from ._store import DEFAULT_REGISTRY, KeyStoreRegistry
-from ._sync import JWKSClient, verify_job
+from ._sync import JWKSClient, verify_job, verify_request_job
 from ._token import MAX_TOKEN_LENGTH
 from ._types import Clock
 
@@ -119,6 +120,10 @@ class _Source(Generic[_K]):
 
     policy: ClaimsPolicy
     keys: _K
+
+    def pair(self) -> tuple[ClaimsPolicy, _K]:
+        """The claims policy and the key client, as ``verify_request_job`` takes them."""
+        return self.policy, self.keys
 
 
 class _IssuerMap(LRUCache[str, "_Source[Any]"]):
@@ -428,24 +433,15 @@ class MultiIssuerVerifier(_MultiBase[JWKSClient]):
             InvalidTokenError: the token is rejected, including an issuer not accepted.
             KeySetUnavailableError: the issuer's keys could not be obtained.
         """
-        checker = self._checker
-        requests = self._requests
-        credentials = None
-        try:
-            credentials = requests.credentials(headers)
-            token = credentials.token
-            job = checker.begin(token)
-            proof = requests.check(credentials, job.claims, method, url, client_cert)
-            source = self._source_for(job, JWKSClient)
-            claims = verify_job(checker, job, source.policy, source.keys, token, bound=True)
-            record = requests.complete(proof)
-            if record is not None:
-                requests.settle(source.keys.record_fleet_wide(record))
-            return claims
-        except JWKSClientError as exc:
-            requests.annotate(exc, credentials)
-            checker.rejected(exc)
-            raise
+        return verify_request_job(
+            self._checker,
+            self._requests,
+            lambda job: self._source_for(job, JWKSClient).pair(),
+            method,
+            url,
+            headers,
+            client_cert,
+        )
 
     def close(self) -> None:
         """Close the per-issuer key clients and the owned HTTP client; idempotent."""
@@ -534,26 +530,15 @@ class AsyncMultiIssuerVerifier(_MultiBase[AsyncJWKSClient]):
             InvalidTokenError: the token is rejected, including an issuer not accepted.
             KeySetUnavailableError: the issuer's keys could not be obtained.
         """
-        checker = self._checker
-        requests = self._requests
-        credentials = None
-        try:
-            credentials = requests.credentials(headers)
-            token = credentials.token
-            job = checker.begin(token)
-            proof = requests.check(credentials, job.claims, method, url, client_cert)
-            source = self._source_for(job, AsyncJWKSClient)
-            claims = await verify_job_async(
-                checker, job, source.policy, source.keys, token, bound=True
-            )
-            record = requests.complete(proof)
-            if record is not None:
-                requests.settle(await source.keys.record_fleet_wide(record))
-            return claims
-        except JWKSClientError as exc:
-            requests.annotate(exc, credentials)
-            checker.rejected(exc)
-            raise
+        return await verify_request_job_async(
+            self._checker,
+            self._requests,
+            lambda job: self._source_for(job, AsyncJWKSClient).pair(),
+            method,
+            url,
+            headers,
+            client_cert,
+        )
 
     async def aclose(self) -> None:
         """Close the per-issuer key clients and the owned HTTP client; idempotent."""

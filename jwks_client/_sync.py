@@ -37,6 +37,7 @@ from ._http import (
 )
 from ._keys import KeyRing, PreparedKey
 from ._request import Headers
+from ._sender import RequestChecker
 from ._shared import DOWN, SharedCache, Write, shared_protocol
 from ._shell import DEFAULT_DPOP, KeyClientBase, VerifierBase
 from ._store import KeyStoreRegistry
@@ -48,7 +49,7 @@ if TYPE_CHECKING:
     import httpx
     from cryptography.x509 import Certificate
 
-__all__ = ["JWKSClient", "Verifier", "send_capped", "verify_job"]
+__all__ = ["JWKSClient", "Verifier", "send_capped", "verify_job", "verify_request_job"]
 
 _T = TypeVar("_T")
 
@@ -405,6 +406,43 @@ def verify_job(
     return checker.complete(job, candidates, policy, token, bound=bound)
 
 
+def verify_request_job(
+    checker: TokenChecker,
+    requests: RequestChecker,
+    source: Callable[[Job], tuple[ClaimsPolicy, JWKSClient]],
+    method: str,
+    url: str,
+    headers: Headers,
+    client_cert: str | bytes | Certificate | None,
+) -> dict[str, Any]:
+    """The body of every verifier's ``verify_request`` (single- and multi-issuer).
+
+    ``source`` gives the claims policy and the key client for the job's issuer.
+    Credentials, then the token's parse, then the binding and proof checks that need no
+    signature, then the token's keys and signature, then the proof's signature and its
+    record (fleet-wide with a shared cache).
+
+    Raises:
+        JWKSClientError: as ``Verifier.verify_request`` says.
+    """
+    credentials = None
+    try:
+        credentials = requests.credentials(headers)
+        token = credentials.token
+        job = checker.begin(token)
+        proof = requests.check(credentials, job.claims, method, url, client_cert)
+        policy, keys = source(job)
+        claims = verify_job(checker, job, policy, keys, token, bound=True)
+        record = requests.complete(proof)
+        if record is not None:
+            requests.settle(keys.record_fleet_wide(record))
+        return claims
+    except JWKSClientError as exc:
+        requests.annotate(exc, credentials)
+        checker.rejected(exc)
+        raise
+
+
 class Verifier(VerifierBase[JWKSClient]):
     """Verify JWT access tokens issued by one issuer.
 
@@ -560,24 +598,15 @@ class Verifier(VerifierBase[JWKSClient]):
             InvalidTokenError: the token is rejected (a subclass says why).
             KeySetUnavailableError: the issuer's keys could not be obtained.
         """
-        checker = self._checker
-        requests = self._requests
-        credentials = None
-        try:
-            credentials = requests.credentials(headers)
-            token = credentials.token
-            job = checker.begin(token)
-            proof = requests.check(credentials, job.claims, method, url, client_cert)
-            policy = self._claims_policy
-            claims = verify_job(checker, job, policy, self._keys, token, bound=True)
-            record = requests.complete(proof)
-            if record is not None:
-                requests.settle(self._keys.record_fleet_wide(record))
-            return claims
-        except JWKSClientError as exc:
-            requests.annotate(exc, credentials)
-            checker.rejected(exc)
-            raise
+        return verify_request_job(
+            self._checker,
+            self._requests,
+            lambda _job: (self._claims_policy, self._keys),
+            method,
+            url,
+            headers,
+            client_cert,
+        )
 
     def close(self) -> None:
         """Close what this verifier owns; idempotent."""

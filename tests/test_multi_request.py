@@ -243,16 +243,33 @@ def _checker_calls(function: Callable[..., Any]) -> list[str]:
     ]
 
 
+def _called_names(function: Callable[..., Any]) -> set[str]:
+    """The plain names a function calls (read from its source)."""
+    tree = ast.parse(textwrap.dedent(inspect.getsource(function)))
+    return {
+        node.func.id
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+    }
+
+
 @pytest.mark.parametrize(
-    ("single", "multi"),
-    [(Verifier, MultiIssuerVerifier), (AsyncVerifier, AsyncMultiIssuerVerifier)],
+    ("single", "multi", "body"),
+    [
+        (Verifier, MultiIssuerVerifier, "verify_request_job"),
+        (AsyncVerifier, AsyncMultiIssuerVerifier, "verify_request_job"),
+    ],
 )
-def test_multi_follows_the_single_issuer_request_path(single: type, multi: type) -> None:
-    """The multi-issuer verify_request calls the request checker as the single-issuer one
-    does, so a change there is not silently missed here."""
-    expected = _checker_calls(single.verify_request)
-    assert expected[:3] == ["credentials", "check", "complete"]  # the reading works
-    assert _checker_calls(multi.verify_request) == expected
+def test_multi_follows_the_single_issuer_request_path(single: type, multi: type, body: str) -> None:
+    """Single- and multi-issuer verify_request share one body, which calls the request
+    checker in order: credentials, check, complete (so neither can drift alone)."""
+    from jwks_client import _async, _sync
+
+    assert body in _called_names(single.verify_request)
+    assert {body, body + "_async"} & _called_names(multi.verify_request)
+    for module in (_sync, _async):
+        calls = _checker_calls(module.verify_request_job)
+        assert calls[:3] == ["credentials", "check", "complete"]
 
 
 def _dead_cache(kind: str) -> Any:
