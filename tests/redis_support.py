@@ -16,10 +16,28 @@ from dataclasses import dataclass
 
 import pytest
 import redis
+from redis.asyncio.retry import Retry as AsyncRetry
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from jwks_client.redis import RedisKeyCache
 
 START_TIMEOUT = 10.0
+
+
+def no_retries() -> Retry:
+    """A retry policy that gives up at once, for clients of a Redis that is down on purpose.
+
+    redis-py's default retries back off with jitter from the global ``random`` module, in
+    the cache's worker thread, for seconds after a test has moved on; Hypothesis in a
+    later test sees the global random state change under it and fails.
+    """
+    return Retry(NoBackoff(), 0)
+
+
+def no_async_retries() -> AsyncRetry:
+    """:func:`no_retries` for a ``redis.asyncio`` client."""
+    return AsyncRetry(NoBackoff(), 0)
 
 
 def _free_port() -> int:

@@ -278,10 +278,13 @@ def _dead_cache(kind: str) -> Any:
     import redis.asyncio
 
     from jwks_client.redis import AsyncRedisKeyCache, RedisKeyCache
+    from tests.redis_support import no_async_retries, no_retries
 
     if kind == "sync":
-        return RedisKeyCache(redis.Redis(host="127.0.0.1", port=1), retry_after=60)
-    return AsyncRedisKeyCache(redis.asyncio.Redis(host="127.0.0.1", port=1), retry_after=60)
+        client = redis.Redis(host="127.0.0.1", port=1, retry=no_retries())
+        return RedisKeyCache(client, retry_after=60)
+    async_client = redis.asyncio.Redis(host="127.0.0.1", port=1, retry=no_async_retries())
+    return AsyncRedisKeyCache(async_client, retry_after=60)
 
 
 @pytest.mark.parametrize("kind", ["sync", "async"])

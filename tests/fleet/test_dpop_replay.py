@@ -13,7 +13,7 @@ import redis
 from jwks_client import DPoP, InvalidDPoPProofError, KeyStoreRegistry, Verifier
 from jwks_client.redis import RedisKeyCache
 from jwks_client.testing import DPoPKey, LocalIssuer
-from tests.redis_support import RedisServer
+from tests.redis_support import RedisServer, no_retries
 
 from .test_processes import SPAWN
 from .workers import AUD, verify_request_in_fleet
@@ -83,7 +83,7 @@ def test_a_failing_redis_falls_back_to_the_process_record_and_says_so() -> None:
     """With Redis down the proof is recorded in the process only: accepted once, refused
     on replay in this process, and counted in stats."""
     key = DPoPKey()
-    dead = RedisKeyCache(redis.Redis(host="127.0.0.1", port=1), retry_after=60)
+    dead = RedisKeyCache(redis.Redis(host="127.0.0.1", port=1, retry=no_retries()), retry_after=60)
     with (
         LocalIssuer(algorithms=("ES256",)) as issuer,
         Verifier(

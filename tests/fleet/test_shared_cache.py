@@ -27,7 +27,7 @@ from jwks_client import (
 )
 from jwks_client.redis import AsyncRedisKeyCache, RedisKeyCache
 from jwks_client.testing import FakeClock, LocalIssuer
-from tests.redis_support import RedisServer
+from tests.redis_support import RedisServer, no_retries
 
 AUD = "https://api.example.com"
 POLICY = CachePolicy(refresh_ahead=0, refresh_cooldown=30, default_ttl=600)
@@ -254,7 +254,7 @@ def test_a_value_over_the_size_cap_is_refused(
 
 def test_redis_down_at_start_changes_nothing_but_stats(make: Make, issuer: LocalIssuer) -> None:
     """With nothing listening, verification works as without Redis; errors are counted."""
-    dead = RedisKeyCache(redis.Redis(host="127.0.0.1", port=1), retry_after=60)
+    dead = RedisKeyCache(redis.Redis(host="127.0.0.1", port=1, retry=no_retries()), retry_after=60)
     verifier = make(shared_cache=dead)
     assert verifier.verify(issuer.token())["sub"] == "user-1"
     assert verifier.stats().shared_cache_errors >= 1
@@ -455,7 +455,7 @@ def test_redis_dying_mid_run_and_coming_back(issuer: LocalIssuer, clock: FakeClo
 
     server = RedisServer(_free_port())
     server.start()
-    client = redis.Redis.from_url(server.url)
+    client = redis.Redis.from_url(server.url, retry=no_retries())
     cache = RedisKeyCache(client, retry_after=0.05)
     made: list[Verifier] = []
 
