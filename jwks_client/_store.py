@@ -389,7 +389,18 @@ def _registry_expiry(_key: Any, store: KeyStore, now: float) -> float:
 
 #: What tells two stores apart: the source, the clock, and the user's HTTP client (by
 #: identity, weakly: a collected client's entry can no longer be found and ages out).
-_StoreKey = tuple[SourceConfig, Clock, "weakref.ref[object] | None"]
+_StoreKey = tuple[SourceConfig, Clock, object]
+
+
+def _identity(http_client: object) -> object:
+    """What tells a user's HTTP client apart: a weak reference where it takes one (a
+    collected client's entry can no longer be found and ages out), else the client."""
+    if http_client is None:
+        return None
+    try:
+        return weakref.ref(http_client)
+    except TypeError:  # a client without weak reference support (__slots__)
+        return http_client
 
 
 class KeyStoreRegistry:
@@ -429,7 +440,7 @@ class KeyStoreRegistry:
 
         Creates it on first use; each call renews the entry's lifetime.
         """
-        key: _StoreKey = (config, clock, None if http_client is None else weakref.ref(http_client))
+        key: _StoreKey = (config, clock, _identity(http_client))
         with self._guard:
             store = self._stores.get(key)
             if store is None:

@@ -237,3 +237,24 @@ def test_user_closed_http_client_records_no_failure(issuer: LocalIssuer, clock: 
         keys.key_set()
     assert keys.state.failures == 0 and not keys.state.refreshing
     assert issuer.request_count("jwks") == 0
+
+
+def test_a_client_without_weak_references_still_keys_the_registry(
+    issuer: LocalIssuer, clock: FakeClock
+) -> None:
+    """A user's client that cannot be weakly referenced is told apart by identity."""
+    from jwks_client._config import make_source_config
+
+    config = make_source_config(
+        issuer=None,
+        jwks_uri=issuer.jwks_uri,
+        require_https=False,
+        timeout=5,
+        max_response_bytes=1_000_000,
+        cache_policy=None,
+    )
+    registry = KeyStoreRegistry()
+    mine, other = object(), object()  # plain objects take no weak references
+    assert registry.store(config, clock, mine) is registry.store(config, clock, mine)
+    assert registry.store(config, clock, mine) is not registry.store(config, clock, other)
+    assert registry.store(config, clock) is not registry.store(config, clock, mine)
