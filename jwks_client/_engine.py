@@ -15,10 +15,12 @@ Two ways in:
   is fresh and nothing is due (before the policy's ``quiet_until``), the candidates for
   ``alg``/``kid``, counted as a hit; otherwise None.
 * :meth:`KeyEngine.resolve` — the full flow, a generator. It decides with
-  :func:`~._policy.decide`, and yields :class:`Lead` (this caller fetches: the shell runs
-  the HTTP flow of the claim's plan and reports with :meth:`KeyEngine.finish`),
-  :class:`Wait` (another caller is fetching: wait for its future) or :class:`Background`
-  (serve now, and start a background refresh). It returns the candidate keys, or raises
+  :func:`~._policy.decide`, and yields :class:`Request` (this caller fetches: the shell
+  runs the HTTP flow of the plan and sends back the outcome, which the engine records),
+  :class:`Wait` (another caller is fetching: wait for its future), :class:`Background`
+  (serve now, and start a background refresh), and with a fleet's shared cache
+  :class:`SharedStep` (one Redis operation; see :mod:`._shared`) and :class:`Pause`
+  (another process is fetching for the fleet). It returns the candidate keys, or raises
   the library's exception. A claims pre-check given by the verifier runs before a refresh
   is spent on an unknown kid, so a token that would fail anyway costs the issuer nothing.
 
