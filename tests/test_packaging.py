@@ -50,7 +50,7 @@ def test_license_is_mit_with_an_spdx_expression() -> None:
     meta = metadata()
     assert meta["License-Expression"] == "MIT"
     assert meta.get_all("License-File") == ["LICENSE"]
-    assert meta["License"] is None  # the deprecated free-text field is not used
+    assert meta.get("License") is None  # the deprecated free-text field is not used
     assert not [c for c in meta.get_all("Classifier") or [] if c.startswith("License ::")]
 
 

@@ -250,8 +250,10 @@ EXPLICIT = [
     ("non-ascii-mac", lambda v: edited(v, mac="\u00e9" + v["mac"][1:]), KEY, "altered"),
     ("lone-surrogate-mac", lambda v: edited(v, mac=v["mac"] + "\ud800"), KEY, "altered"),
     ("number-mac", lambda v: edited(v, mac=7), KEY, "not signed"),
-    ("1000-deep-text", lambda v: "[" * 1000 + "]" * 1000, KEY, "not valid JSON"),
-    ("1000-deep-jwks", lambda v: edited(v, jwks=nested(1000)), None, "not JSON"),
+    # Python 3.11 cannot parse it at all; 3.13 parses it into a list, which is no snapshot.
+    ("1000-deep-text", lambda v: "[" * 1000 + "]" * 1000, KEY, "not valid JSON|not a JSON object"),
+    # 3.11 cannot encode or parse it; 3.13 can, and the depth rule refuses it.
+    ("1000-deep-jwks", lambda v: edited(v, jwks=nested(1000)), None, "not JSON|deeper"),
     ("900-deep-text", lambda v: json.dumps(edited(v, extra=nested(900))), KEY, "deeper"),
     ("50-deep-source", lambda v: edited(v, source=nested(50)), None, "deeper"),
     ("jwks-array", lambda v: edited(v, jwks=[1, 2]), None, "key set is invalid"),
