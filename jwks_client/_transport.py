@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import ssl
 import threading
+from collections.abc import Callable
+from typing import Generic, TypeVar
 
 import httpx
 
@@ -64,6 +66,38 @@ def _no_tls_context() -> ssl.SSLContext:
     return context
 
 
+_P = TypeVar("_P")
+
+
+class _Pools(Generic[_P]):
+    """The connection pools of one owned client, one per scheme, built on first use."""
+
+    def __init__(self, make: Callable[[ssl.SSLContext], _P]) -> None:
+        self._make = make
+        self._lock = threading.Lock()
+        self._pools: dict[bool, _P] = {}
+
+    def for_url(self, url: httpx.URL) -> _P:
+        """The pool for the URL's scheme: on the shared TLS context for HTTPS, else on a
+        context that trusts no CA."""
+        https = url.scheme == "https"
+        pool = self._pools.get(https)
+        if pool is None:
+            with self._lock:
+                pool = self._pools.get(https)
+                if pool is None:
+                    context = shared_ssl_context() if https else _no_tls_context()
+                    pool = self._pools[https] = self._make(context)
+        return pool
+
+    def take_all(self) -> list[_P]:
+        """The pools built so far, forgotten here (for the caller to close)."""
+        with self._lock:
+            pools = list(self._pools.values())
+            self._pools.clear()
+        return pools
+
+
 class OwnedTransport(httpx.BaseTransport):
     """Sends HTTPS through a pool on the shared TLS context, plain HTTP through one without.
 
@@ -72,29 +106,15 @@ class OwnedTransport(httpx.BaseTransport):
     """
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._pools: dict[bool, httpx.HTTPTransport] = {}
-
-    def _pool(self, https: bool) -> httpx.HTTPTransport:
-        pool = self._pools.get(https)
-        if pool is None:
-            with self._lock:
-                pool = self._pools.get(https)
-                if pool is None:
-                    context = shared_ssl_context() if https else _no_tls_context()
-                    pool = self._pools[https] = httpx.HTTPTransport(verify=context)
-        return pool
+        self._pools = _Pools(lambda context: httpx.HTTPTransport(verify=context))
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         """Send ``request`` through the pool for its scheme."""
-        return self._pool(request.url.scheme == "https").handle_request(request)
+        return self._pools.for_url(request.url).handle_request(request)
 
     def close(self) -> None:
         """Close the pools built so far."""
-        with self._lock:
-            pools = list(self._pools.values())
-            self._pools.clear()
-        for pool in pools:
+        for pool in self._pools.take_all():
             pool.close()
 
 
@@ -102,29 +122,15 @@ class AsyncOwnedTransport(httpx.AsyncBaseTransport):
     """The async twin of :class:`OwnedTransport` (``httpx.AsyncHTTPTransport`` pools)."""
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._pools: dict[bool, httpx.AsyncHTTPTransport] = {}
-
-    def _pool(self, https: bool) -> httpx.AsyncHTTPTransport:
-        pool = self._pools.get(https)
-        if pool is None:
-            with self._lock:
-                pool = self._pools.get(https)
-                if pool is None:
-                    context = shared_ssl_context() if https else _no_tls_context()
-                    pool = self._pools[https] = httpx.AsyncHTTPTransport(verify=context)
-        return pool
+        self._pools = _Pools(lambda context: httpx.AsyncHTTPTransport(verify=context))
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         """Send ``request`` through the pool for its scheme."""
-        return await self._pool(request.url.scheme == "https").handle_async_request(request)
+        return await self._pools.for_url(request.url).handle_async_request(request)
 
     async def aclose(self) -> None:
         """Close the pools built so far."""
-        with self._lock:
-            pools = list(self._pools.values())
-            self._pools.clear()
-        for pool in pools:
+        for pool in self._pools.take_all():
             await pool.aclose()
 
 

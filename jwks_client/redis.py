@@ -151,10 +151,10 @@ class _KeyCacheBase:
         self,
         client: Any,
         *,
-        namespace: str,
-        signing_key: bytes | None,
-        operation_timeout: float,
-        retry_after: float,
+        namespace: str = "jwks-client",
+        signing_key: bytes | None = None,
+        operation_timeout: float = 0.25,
+        retry_after: float = 5.0,
     ) -> None:
         _check_options(namespace, signing_key, operation_timeout, retry_after)
         self._client = client
@@ -295,23 +295,6 @@ class AsyncRedisKeyCache(_KeyCacheBase):
     Raises:
         ConfigurationError: an option is invalid.
     """
-
-    def __init__(
-        self,
-        client: Any,
-        *,
-        namespace: str = "jwks-client",
-        signing_key: bytes | None = None,
-        operation_timeout: float = 0.25,
-        retry_after: float = 5.0,
-    ) -> None:
-        super().__init__(
-            client,
-            namespace=namespace,
-            signing_key=signing_key,
-            operation_timeout=operation_timeout,
-            retry_after=retry_after,
-        )
 
     async def perform(self, op: Read | Write | Release) -> Any:
         """Run ``op`` within the budget; the answer, or ``DOWN`` on any failure."""

@@ -172,24 +172,6 @@ class JWTBearer(_starlette.JWTBearer, SecurityBase):
         self.scheme_name = scheme_name or type(self).__name__
         self.model = HTTPBearerModel(bearerFormat="JWT", description=description)
 
-    def require_scopes(self, *scopes: str) -> JWTBearer:
-        """Return a dependency that also requires ``scopes`` (all of them).
-
-        Raises:
-            ConfigurationError: an invalid scope name.
-        """
-        return JWTBearer(
-            self.verifier,
-            scopes=(*self.scopes, *scopes),
-            realm=self.realm,
-            state_key=self.state_key,
-            auto_error=self.auto_error,
-            scheme_name=self.scheme_name,
-            description=self.description,
-            base_url=self.base_url,
-            trust_client_cert_header=self.trust_client_cert_header,
-        )
-
     @property
     def responses(self) -> dict[int | str, dict[str, Any]]:
         """The answers of this dependency, for a route's or router's ``responses=``.

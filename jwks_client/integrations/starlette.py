@@ -42,10 +42,11 @@ Register a handler for it to shape the body otherwise; ``exc.challenge`` has eve
 
 from __future__ import annotations
 
+import copy
 import functools
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 from jwks_client import (
     AsyncVerifier,
@@ -147,6 +148,9 @@ def jwks_lifespan(
     return lifespan
 
 
+_Bearer = TypeVar("_Bearer", bound="JWTBearer")
+
+
 class JWTBearer:
     """Require a valid access token: a Starlette decorator and a plain FastAPI dependency.
 
@@ -194,20 +198,16 @@ class JWTBearer:
         self.base_url = check_base_url(base_url)
         self.trust_client_cert_header = check_trust(trust_client_cert_header)
 
-    def require_scopes(self, *scopes: str) -> JWTBearer:
-        """Return a dependency that also requires ``scopes`` (all of them).
+    def require_scopes(self: _Bearer, *scopes: str) -> _Bearer:
+        """Return a dependency like this one (of its class, with all its options) that
+        also requires ``scopes`` (all of them).
 
         Raises:
             ConfigurationError: an invalid scope name.
         """
-        return JWTBearer(
-            self.verifier,
-            scopes=(*self.scopes, *scopes),
-            realm=self.realm,
-            state_key=self.state_key,
-            base_url=self.base_url,
-            trust_client_cert_header=self.trust_client_cert_header,
-        )
+        stricter = copy.copy(self)
+        stricter.scopes = check_scope_names((*self.scopes, *scopes))
+        return stricter
 
     def verifier_for(self, conn: HTTPConnection) -> AsyncVerifier:
         """Return the verifier for a request: the given one, else the app's.

@@ -285,3 +285,31 @@ def test_module_shares_the_starlette_pieces() -> None:
     assert BearerHTTPException is starlette_integration.BearerHTTPException
     assert STATE_KEY == starlette_integration.STATE_KEY
     assert isinstance(bearer, starlette_integration.JWTBearer)
+
+
+def test_require_scopes_keeps_the_class_and_every_option() -> None:
+    """require_scopes gives a dependency of the same class with the same options and the
+    scopes added; the original is unchanged, and a bad scope name is refused."""
+    from jwks_client.integrations.fastapi import JWTBearer as FastAPIBearer
+
+    base = FastAPIBearer(
+        None,
+        scopes=("read",),
+        realm="api",
+        auto_error=False,
+        scheme_name="Token",
+        description="an access token",
+        base_url="https://api.example.com/v1",
+    )
+    stricter = base.require_scopes("write")
+    assert type(stricter) is FastAPIBearer
+    assert stricter.scopes == ("read", "write") and base.scopes == ("read",)
+    assert (stricter.realm, stricter.auto_error, stricter.scheme_name) == ("api", False, "Token")
+    assert stricter.description == "an access token"
+    assert stricter.base_url == base.base_url
+    plain = starlette_integration.JWTBearer(None, scopes=("a",), state_key="who")
+    also = plain.require_scopes("b")
+    assert type(also) is starlette_integration.JWTBearer
+    assert (also.scopes, also.state_key, plain.scopes) == (("a", "b"), "who", ("a",))
+    with pytest.raises(ConfigurationError):
+        plain.require_scopes("bad scope")
