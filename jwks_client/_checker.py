@@ -43,7 +43,7 @@ from ._dpop import refuse_bound
 from ._errors import ConfigurationError, JWKSClientError
 from ._events import Stats
 from ._keys import PreparedKey
-from ._token import ParsedToken, parse_token
+from ._token import HeaderMemo, ParsedToken
 from ._types import Clock
 from ._verify import check_issuer_binding, verify_parsed
 
@@ -140,8 +140,8 @@ class TokenChecker:
                 f"verified_token_cache_size must be an int >= 0, got {cache_size!r}"
             )
         self.rules = rules
-        self._algorithms = rules.algorithms
         self._max_length = rules.max_token_length
+        self._headers = HeaderMemo(rules.algorithms, rules.max_token_length)
         self._leeway = rules.claims.leeway
         self._clock = clock
         self._cache: TLRUCache[bytes, _Verified] | None = (
@@ -163,7 +163,7 @@ class TokenChecker:
         Raises:
             MalformedTokenError, AlgorithmNotAllowedError: see :func:`~._token.parse_token`.
         """
-        return parse_token(token, algorithms=self._algorithms, max_length=self._max_length)
+        return self._headers.parse(token)
 
     def begin(self, token: str | bytes) -> Job:
         """The job for ``token``: recalled from the cache, or parsed.
@@ -179,7 +179,7 @@ class TokenChecker:
                     entry = cache.get(digest)
                 if entry is not None:
                     return Recalled(token, digest, entry)
-        return parse_token(token, algorithms=self._algorithms, max_length=self._max_length)
+        return self._headers.parse(token)
 
     def precheck(self, job: Job, policy: ClaimsPolicy, now: float) -> None:
         """The claims checks alone, on the unverified job, before a refresh is spent.

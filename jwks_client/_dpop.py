@@ -43,8 +43,9 @@ Rules of the token's confirmation (``cnf``, RFC 7800):
 
 Theory of operation: a request is judged in two passes around the access token's own
 verification. :func:`check_proof` runs every check that needs no signature, cheapest
-first, so a bad request costs no cryptography; the token is then verified; last the
-proof's one signature check and the replay store. Errors name what the client sent;
+first, so a bad request costs no cryptography; then the proof's one signature check
+(:func:`verify_proof_signature`); the token is then verified, and last the proof is
+recorded in the replay store. Errors name what the client sent;
 :class:`InvalidDPoPProofError`, :class:`UseDPoPNonceError` and
 :class:`InvalidTokenBindingError` are the answers.
 """
@@ -564,10 +565,11 @@ def proof_key(jwk: object, alg: str) -> PreparedKey:
     return judged
 
 
-def _claim(claims: Mapping[str, Any], name: str) -> Any:
-    if name not in claims:
-        raise _proof_error(f"it has no {name!r} claim")
-    return claims[name]
+_ABSENT: Final[Any] = object()
+
+
+def _missing(name: str) -> InvalidDPoPProofError:
+    return _proof_error(f"it has no {name!r} claim")
 
 
 def check_proof(
@@ -576,7 +578,7 @@ def check_proof(
     *,
     method: str,
     url: str,
-    token: str,
+    ath: str,
     jkt: str,
     now: float,
     dpop: DPoP,
@@ -588,7 +590,7 @@ def check_proof(
         key: its key, from :func:`proof_key`.
         method: the request's method, compared exactly with ``htm``.
         url: the request's URL as the server sees it (query and fragment ignored).
-        token: the access token, whose hash ``ath`` must be.
+        ath: the hash the proof's ``ath`` must be: :func:`token_hash` of the access token.
         jkt: the access token's ``cnf.jkt``.
         now: the current time, Unix seconds.
         dpop: the configuration (window, leeway, nonce secret).
@@ -598,39 +600,50 @@ def check_proof(
         InvalidTokenBindingError: the proof's key is not the one the token is bound to.
         UseDPoPNonceError: nonces are on and the proof's is missing or not current.
     """
-    claims = parsed.claims
-    htm = _claim(claims, "htm")
+    # Each claim is read once; an absent one fails its check, and is named then.
+    get = parsed.claims.get
+    htm = get("htm", _ABSENT)
     if htm != method:
+        if htm is _ABSENT:
+            raise _missing("htm")
         raise _proof_error(f"its htm {shown(htm)} is not the request method {shown(method)}")
-    htu = _claim(claims, "htu")
+    htu = get("htu", _ABSENT)
     if not isinstance(htu, str) or not _same_url(htu, url):
+        if htu is _ABSENT:
+            raise _missing("htu")
         raise _proof_error(
             f"its htu {shown(htu, SHOWN_LONG_CHARS)} is not the request URL "
             f"{shown(_without_query(url), SHOWN_LONG_CHARS)}"
         )
-    iat = _claim(claims, "iat")
+    iat = get("iat", _ABSENT)
     if isinstance(iat, bool) or not isinstance(iat, (int, float)) or iat != iat:
+        if iat is _ABSENT:
+            raise _missing("iat")
         raise _proof_error(f"its iat must be a number, not {json_kind(iat)}")
     # Compared without arithmetic on iat: a huge integer is compared exactly.
     if not iat <= now + dpop.leeway:
         raise _proof_error(f"its iat is in the future, beyond the {dpop.leeway:g} s leeway")
     if not now - dpop.max_age <= iat:
         raise _proof_error(f"it was made more than {dpop.max_age:g} s ago (iat)")
-    jti = _claim(claims, "jti")
+    jti = get("jti", _ABSENT)
     if not isinstance(jti, str) or not jti:
+        if jti is _ABSENT:
+            raise _missing("jti")
         raise _proof_error(f"its jti must be a non-empty string, not {json_kind(jti)}")
     if len(jti) > MAX_JTI_LENGTH:
         raise _proof_error(f"its jti is longer than {MAX_JTI_LENGTH} characters")
-    ath = _claim(claims, "ath")
-    if ath != token_hash(token):
+    found = get("ath", _ABSENT)
+    if found != ath:
+        if found is _ABSENT:
+            raise _missing("ath")
         raise _proof_error("its ath is not the hash of the access token")
     if key.thumbprint != jkt:
         raise InvalidTokenBindingError(
             "the DPoP proof's key is not the key the token is bound to (cnf.jkt)"
         )
-    secret = dpop.secret
-    if secret is not None:
-        nonce = claims.get("nonce")
+    if dpop.nonce_secret is not None:
+        secret = _secret_bytes(dpop.nonce_secret)
+        nonce = get("nonce")
         if not nonce_is_current(nonce, secret, now, dpop.max_age):
             problem = "has no nonce" if nonce is None else "has a stale or unknown nonce"
             raise UseDPoPNonceError(

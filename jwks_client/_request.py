@@ -42,6 +42,7 @@ Headers = (
 
 _TOKEN68_CHARS: Final = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~+/="
 _SCHEMES: Final = {"bearer": BEARER, "dpop": DPOP}
+_EXACT_SCHEMES: Final = {BEARER: BEARER, DPOP: DPOP}
 
 
 def _is_token68(value: str) -> bool:
@@ -83,8 +84,6 @@ def _text(value: object) -> str:
 
 
 def _fields(headers: object) -> Iterable[object]:
-    if type(headers) is dict:
-        return headers.items()
     multi_items = getattr(headers, "multi_items", None)
     if callable(multi_items):  # httpx.Headers: items() folds repeated fields
         fields: Iterable[object] = multi_items()
@@ -98,6 +97,23 @@ def _fields(headers: object) -> Iterable[object]:
             f"not {type(headers).__name__}"
         )
     return fields
+
+
+def _find_in_dict(headers: dict[object, object]) -> tuple[list[str], list[str]]:
+    """:func:`_find` for a plain dict (its items are pairs)."""
+    authorization: list[str] = []
+    dpop: list[str] = []
+    for name, value in headers.items():
+        if type(name) is not str:
+            name = _text(name)  # bytes, or a TypeError
+        size = len(name)
+        if size == 13 or size == 4:  # len("authorization"), len("dpop"): skip the rest
+            lowered = name.lower()
+            if lowered == "authorization":
+                authorization.append(value if type(value) is str else _text(value))
+            elif lowered == "dpop":
+                dpop.append(value if type(value) is str else _text(value))
+    return authorization, dpop
 
 
 def _find(headers: object) -> tuple[list[str], list[str]]:
@@ -164,12 +180,18 @@ def read_credentials(headers: object) -> Credentials:
             empty or repeated ``DPoP`` field.
         TypeError: ``headers`` is not a mapping or an iterable of pairs of str or bytes.
     """
-    authorization, dpop = _find(headers)
-    if len(authorization) > 1:
-        raise InvalidRequestError("the request has more than one Authorization header")
-    if not authorization:
+    authorization, dpop = _find_in_dict(headers) if type(headers) is dict else _find(headers)
+    if len(authorization) != 1:
+        if authorization:
+            raise InvalidRequestError("the request has more than one Authorization header")
         raise MissingTokenError("the request has no Authorization header")
-    scheme, token = _scheme_and_token(authorization[0])
+    value = authorization[0]
+    # The usual form, "DPoP <token>" or "Bearer <token>", read without a call; anything
+    # else (other casing, whitespace around it) by the full rules.
+    head, _, token = value.partition(" ")
+    scheme = _EXACT_SCHEMES.get(head)
+    if scheme is None or not _is_token68(token):
+        scheme, token = _scheme_and_token(value)
     proof: str | None = None
     if dpop:
         problem = None

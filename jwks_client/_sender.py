@@ -7,12 +7,13 @@ Theory of operation
 1. :meth:`RequestChecker.credentials` reads the ``Authorization`` and ``DPoP`` fields
    (:mod:`._request`) and refuses a scheme the verifier does not accept.
 2. Once the token is parsed, :meth:`RequestChecker.check` judges its binding and the
-   proof with everything that needs no signature (:mod:`._dpop`): the ``cnf`` the token
-   claims against the scheme used and the client certificate, then the proof's header,
-   key, claims and nonce. The token's claims are not verified yet: this pass can only
-   refuse, and the token is verified next, so a bad request costs no cryptography.
-3. After the token verified, :meth:`RequestChecker.complete` checks the proof's one
-   signature and records the proof in the replay store; a replay is refused.
+   proof (:mod:`._dpop`): the ``cnf`` the token claims against the scheme used and the
+   client certificate, then the proof's header, key, claims and nonce, and last, once
+   all of these hold, the proof's one signature. A bad request is refused before any
+   cryptography. The token is verified next; its signature check follows the proof's
+   directly, so the interpreter runs little between the two (a request needs both).
+3. After the token verified, :meth:`RequestChecker.complete` records the proof in the
+   replay store; a replay is refused. Nothing is recorded for a request that fails.
 
 A client sends the same proof header with every proof it makes: a header segment seen
 before is neither decoded nor judged again, and its key is imported once (the header and
@@ -40,6 +41,7 @@ from ._dpop import (
     parse_proof,
     proof_key,
     replay_key,
+    token_hash,
     verify_proof_signature,
 )
 from ._errors import (
@@ -60,7 +62,7 @@ from ._types import Clock
 if TYPE_CHECKING:
     from cryptography.x509 import Certificate
 
-__all__ = ["PROOF_HEADER_CACHE_SIZE", "RequestChecker"]
+__all__ = ["PROOF_HEADER_CACHE_SIZE", "TOKEN_HASH_CACHE_SIZE", "RequestChecker"]
 
 
 def _replayed() -> InvalidDPoPProofError:
@@ -69,6 +71,9 @@ def _replayed() -> InvalidDPoPProofError:
 
 #: Distinct proof headers kept with their parsed header and imported key.
 PROOF_HEADER_CACHE_SIZE = 1024
+#: Distinct access tokens kept with their hash (``ath``), and the longest kept.
+TOKEN_HASH_CACHE_SIZE = 256
+MAX_HASHED_TOKEN_CHARS = 4096
 
 
 class RequestChecker:
@@ -106,6 +111,8 @@ class RequestChecker:
         _fork.track(self)
         # Proof header segment -> a proof parsed with it, and its key (or why it is unusable).
         self._headers: dict[str, tuple[ParsedToken, PreparedKey | str]] = {}
+        # Access token -> its hash (a client sends one token with many proofs).
+        self._hashes: dict[str, str] = {}
 
     def credentials(self, headers: object) -> Credentials:
         """Read the request's credentials; refuse a scheme this verifier does not accept.
@@ -127,7 +134,7 @@ class RequestChecker:
         url: str,
         client_cert: str | bytes | Certificate | None,
     ) -> Proof | None:
-        """The checks of the binding and the proof that need no signature.
+        """The checks of the binding and the proof, the proof's signature last.
 
         Args:
             credentials: from :meth:`credentials`.
@@ -136,7 +143,8 @@ class RequestChecker:
             client_cert: the TLS client certificate, if any.
 
         Returns:
-            The proof to finish with :meth:`complete`, or None for a bearer token.
+            The verified proof to record with :meth:`complete`, or None for a bearer
+            token.
 
         Raises:
             InvalidTokenBindingError, InvalidDPoPProofError, UseDPoPNonceError: see
@@ -169,31 +177,31 @@ class RequestChecker:
                 "the token is not DPoP-bound (no cnf.jkt) and was sent with the DPoP scheme"
             )
         parsed, key = self._parse(proof)
-        return check_proof(
+        checked = check_proof(
             parsed,
             key,
             method=method,
             url=url,
-            token=credentials.token,
+            ath=self._hash(credentials.token),
             jkt=jkt,
             now=self._clock(),
             dpop=dpop,
         )
+        verify_proof_signature(checked)
+        return checked
 
     def complete(self, proof: Proof | None) -> Write | None:
-        """Check the proof's signature and record it; refuse a replay.
+        """Record the proof (verified by :meth:`check`); refuse a replay.
 
         Returns:
             With a shared cache, the write that records the proof fleet-wide: the shell
             performs it and hands the answer to :meth:`settle`. Otherwise None.
 
         Raises:
-            InvalidDPoPProofError: the signature does not verify, or the proof was
-                already used.
+            InvalidDPoPProofError: the proof was already used.
         """
         if proof is None:
             return None
-        verify_proof_signature(proof)
         assert self._replay is not None
         key = replay_key(proof.key.thumbprint, proof.jti)
         now = self._clock()
@@ -250,6 +258,19 @@ class RequestChecker:
             return None
         assert self.dpop is not None
         return make_nonce(self._secret, self._clock(), self.dpop.max_age)
+
+    def _hash(self, token: str) -> str:
+        """The token's ``ath``; a token seen before is not hashed again."""
+        hashes = self._hashes
+        known = hashes.get(token)  # a plain dict: safe across threads
+        if known is None:
+            known = token_hash(token)
+            if len(token) > MAX_HASHED_TOKEN_CHARS:
+                return known  # not kept: the cache stays small
+            if len(hashes) >= TOKEN_HASH_CACHE_SIZE:
+                hashes.clear()  # crude but bounded, and never torn by threads
+            hashes[token] = known
+        return known
 
     def _parse(self, proof: str) -> tuple[ParsedToken, PreparedKey]:
         """The parsed proof and its key; a header seen before is not parsed or imported

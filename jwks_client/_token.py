@@ -44,6 +44,7 @@ __all__ = [
     "MAX_JSON_DEPTH",
     "MAX_KID_LENGTH",
     "MAX_TOKEN_LENGTH",
+    "HeaderMemo",
     "ParsedToken",
     "b64url_decode",
     "loads_strict",
@@ -57,6 +58,10 @@ MAX_TOKEN_LENGTH: int = 32_768
 MAX_KID_LENGTH: int = 256
 #: Deepest nesting of arrays and objects accepted in a header or payload.
 MAX_JSON_DEPTH: int = 32
+#: How many distinct header segments a :class:`HeaderMemo` keeps.
+HEADER_MEMO_SIZE: int = 256
+#: Longest header segment a :class:`HeaderMemo` keeps, in characters.
+MAX_MEMO_HEADER_CHARS: int = 1024
 
 _B64URL_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 _B64URL_INDEX = {char: index for index, char in enumerate(_B64URL_ALPHABET)}
@@ -464,3 +469,65 @@ def parse_token_known_header(
     return ParsedToken(
         known.header, claims, signing_input, signature, known.alg, known.kid, known.typ
     )
+
+
+class HeaderMemo:
+    """:func:`parse_token` that remembers the headers it judged, by their exact text.
+
+    The tokens of one issuer carry a handful of distinct headers (one per signing key
+    and type), and a DPoP client sends the same proof header with every proof. A token
+    whose header segment was seen before is parsed by :func:`parse_token_known_header`:
+    the same text decodes to the same header, so the same rules hold, and only the
+    payload and the signature are decoded. The memo is a plain dict (safe across
+    threads), bounded twice: at most :data:`HEADER_MEMO_SIZE` segments of at most
+    :data:`MAX_MEMO_HEADER_CHARS` characters; when full it starts over. It keeps the
+    header alone, not the token it came with.
+
+    Args:
+        algorithms: the allowed ``alg`` values, as for :func:`parse_token`.
+        max_length: the longest token accepted, as for :func:`parse_token`.
+    """
+
+    __slots__ = ("_algorithms", "_known", "_max_length")
+
+    def __init__(self, algorithms: frozenset[str], max_length: int = MAX_TOKEN_LENGTH) -> None:
+        self._algorithms = algorithms
+        self._max_length = max_length
+        self._known: dict[str, ParsedToken] = {}
+
+    def __len__(self) -> int:
+        """How many header segments are kept."""
+        return len(self._known)
+
+    def parse(self, token: str | bytes) -> ParsedToken:
+        """Parse ``token`` as :func:`parse_token` does.
+
+        Raises:
+            MalformedTokenError, AlgorithmNotAllowedError: as :func:`parse_token`.
+        """
+        if type(token) is str and len(token) <= self._max_length:
+            cut = token.find(".", 0, MAX_MEMO_HEADER_CHARS + 1)
+            if cut > 0:
+                segment = token[:cut]
+                known = self._known.get(segment)
+                if known is not None:
+                    return parse_token_known_header(
+                        token, known, algorithms=self._algorithms, max_length=self._max_length
+                    )
+                parsed = parse_token(
+                    token, algorithms=self._algorithms, max_length=self._max_length
+                )
+                memo = self._known
+                if len(memo) >= HEADER_MEMO_SIZE:
+                    memo.clear()  # crude but bounded, and never torn by threads
+                memo[segment] = ParsedToken(
+                    parsed.header,
+                    {},
+                    segment.encode("ascii") + b".",
+                    b"",
+                    parsed.alg,
+                    parsed.kid,
+                    parsed.typ,
+                )
+                return parsed
+        return parse_token(token, algorithms=self._algorithms, max_length=self._max_length)

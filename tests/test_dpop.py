@@ -300,7 +300,7 @@ def _check(key: DPoPKey, proof: str, **overrides: Any) -> Any:
     options: dict[str, Any] = {
         "method": "GET",
         "url": URL,
-        "token": TOKEN,
+        "ath": token_hash(TOKEN),
         "jkt": key.thumbprint,
         "now": NOW,
         "dpop": DPoP(),

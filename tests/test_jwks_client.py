@@ -190,7 +190,7 @@ def test_token_cache_hit_skips_signature_check(
             raise AssertionError("parsed or signature checked on a cache hit")
 
         monkeypatch.setattr(_checker, "verify_parsed", refuse)
-        monkeypatch.setattr(_checker, "parse_token", refuse)
+        monkeypatch.setattr(_checker.HeaderMemo, "parse", refuse)
         second = verifier.verify(token)
         assert second == first
         second["sub"] = "mallory"  # a caller mutating its copy changes nothing cached

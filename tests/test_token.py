@@ -17,9 +17,12 @@ from joserfc.jwk import ECKey
 
 from jwks_client._errors import AlgorithmNotAllowedError, MalformedTokenError
 from jwks_client._token import (
+    HEADER_MEMO_SIZE,
     MAX_JSON_DEPTH,
     MAX_KID_LENGTH,
+    MAX_MEMO_HEADER_CHARS,
     MAX_TOKEN_LENGTH,
+    HeaderMemo,
     ParsedToken,
     b64url_decode,
     loads_strict,
@@ -588,3 +591,98 @@ def test_b64url_decoding_is_canonical(segment: str) -> None:
     except MalformedTokenError:
         return
     assert b64(decoded) == segment
+
+
+# --- the header memo -------------------------------------------------------------------
+
+
+def _outcome(parse: Any, token: Any) -> Any:
+    """What parsing gives: the parsed token, or the error's class and message."""
+    try:
+        return parse(token)
+    except (MalformedTokenError, AlgorithmNotAllowedError) as exc:
+        return type(exc), str(exc)
+
+
+def _plain(token: Any) -> Any:
+    return _outcome(lambda t: parse_token(t, algorithms=ALGS, max_length=600), token)
+
+
+def test_memo_parses_a_known_header_like_parse_token() -> None:
+    """Two tokens with one header: the same results as parse_token, one header kept."""
+    memo = HeaderMemo(ALGS)
+    first = make_token(payload={"sub": "a"}, signature=b"one")
+    second = make_token(payload={"sub": "b"}, signature=b"two")
+    assert memo.parse(first) == parse_token(first, algorithms=ALGS)
+    assert len(memo) == 1
+    parsed = memo.parse(second)
+    assert parsed == parse_token(second, algorithms=ALGS)
+    assert (parsed.claims, parsed.signature) == ({"sub": "b"}, b"two")
+    assert len(memo) == 1
+
+
+def test_memo_keeps_no_refused_or_long_header_and_is_bounded() -> None:
+    """A refused header is judged again every time; the memo never outgrows its size."""
+    memo = HeaderMemo(ALGS)
+    for _ in range(2):
+        with pytest.raises(AlgorithmNotAllowedError):
+            memo.parse(with_header(alg="HS256"))
+    assert len(memo) == 0
+    long_header = with_header(note="x" * MAX_MEMO_HEADER_CHARS)
+    assert memo.parse(long_header).header["note"] == "x" * MAX_MEMO_HEADER_CHARS
+    assert memo.parse(make_token().encode("ascii")).kid == "key-1"  # bytes: not kept
+    assert len(memo) == 0
+    for index in range(HEADER_MEMO_SIZE + 5):
+        assert memo.parse(with_header(kid=f"k{index}")).kid == f"k{index}"
+        assert 0 < len(memo) <= HEADER_MEMO_SIZE
+
+
+def test_memo_still_judges_everything_after_a_known_header() -> None:
+    """A known header does not excuse a bad payload, signature, shape or length."""
+    memo = HeaderMemo(ALGS, max_length=600)
+    memo.parse(make_token())
+    head = make_token().split(".")[0]
+    for token in (
+        f"{head}.{b64(b'not json')}.{b64(SIGNATURE)}",
+        f"{head}.e30.",
+        f"{head}.e30",
+        f"{head}.e30.{b64(SIGNATURE)}.x.y",
+        f"{head}.{b64(encode({'a': 1, 'b': 'x' * 600}))}.{b64(SIGNATURE)}",
+        f"{head}.{b64(b'[1]')}.{b64(SIGNATURE)}",
+    ):
+        outcome = _outcome(memo.parse, token)
+        assert isinstance(outcome, tuple)
+        assert outcome == _plain(token)
+
+
+_MEMO_HEADERS = [
+    HEADER,
+    {**HEADER, "kid": "key-2"},
+    {"alg": "HS256"},
+    {**HEADER, "crit": ["exp"]},
+    b'{"alg":"RS256","alg":"RS256"}',
+    b"not json",
+]
+_MEMO_PAYLOADS = [CLAIMS, {"sub": "x"}, b"[]", b'{"a":1,"a":2}', b"{"]
+_MEMO_SIGNATURES = [SIGNATURE, b"", b"s" * 64]
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(_MEMO_HEADERS),
+            st.sampled_from(_MEMO_PAYLOADS),
+            st.sampled_from(_MEMO_SIGNATURES),
+        ),
+        max_size=12,
+    )
+)
+def test_memo_agrees_with_parse_token_on_any_sequence(
+    parts: list[tuple[Any, Any, bytes]],
+) -> None:
+    """Whatever came before, the memo gives what parse_token gives, error or token."""
+    memo = HeaderMemo(ALGS, max_length=600)
+    for header, payload, signature in parts:
+        token = make_token(header, payload, signature)
+        assert _outcome(memo.parse, token) == _plain(token)

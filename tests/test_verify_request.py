@@ -868,7 +868,7 @@ def test_rejections_are_counted(
     assert stats.rejected == {"InvalidDPoPProofError": 1, "MissingTokenError": 1}
 
 
-def test_invalid_token_is_refused_before_the_proof_signature(
+def test_invalid_token_is_refused_and_its_proof_not_recorded(
     side: Side, issuer: LocalIssuer, clock: FakeClock, key: DPoPKey
 ) -> None:
     """A token with a bad signature is refused as such; the proof is not recorded."""
@@ -879,6 +879,26 @@ def test_invalid_token_is_refused_before_the_proof_signature(
     with pytest.raises(InvalidSignatureError):
         side.verify_request("GET", URL, dpop_headers(forged, proof))
     assert isinstance(side.store, MemoryReplayStore) and len(side.store) == 0
+
+
+def test_forged_proof_costs_no_key_refresh(
+    side: Side, issuer: LocalIssuer, clock: FakeClock, key: DPoPKey, other_key: DPoPKey
+) -> None:
+    """The proof's signature is checked before the token's keys are looked up: a token
+    with an unknown kid and a forged proof is refused as a bad proof, without a JWKS
+    request; with a sound proof the same token's kid is fetched and it verifies."""
+    side.verify(issuer.token())  # the key cache is warm
+    issuer.rotate("ES256")  # the token's kid is now one the verifier has not seen
+    clock.advance(31)  # past the unknown-kid refresh cooldown
+    token = bound_token(issuer, key)
+    proof = key.proof("GET", URL, token, now=clock())
+    head, body, _ = proof.split(".")
+    forged = f"{head}.{body}.{b64url(other_key.sign(f'{head}.{body}'.encode()))}"
+    before = issuer.request_count("jwks")
+    assert "signature does not verify" in str(_refused(side, token, forged))
+    assert issuer.request_count("jwks") == before
+    assert side.verify_request("GET", URL, dpop_headers(token, proof))["sub"] == "user-1"
+    assert issuer.request_count("jwks") == before + 1
 
 
 def test_method_and_url_must_be_text(side: Side, issuer: LocalIssuer) -> None:
