@@ -74,7 +74,7 @@ from ._keys import PreparedKey, SkippedKey, judge_key
 from ._messages import SHOWN_LONG_CHARS, json_kind, shown
 from ._replay import ReplayStore
 from ._token import ParsedToken, parse_token, parse_token_known_header
-from ._types import ASYMMETRIC_ALGORITHMS, DEFAULT_ALGORITHMS
+from ._types import ASYMMETRIC_ALGORITHMS, DEFAULT_ALGORITHMS, new_tuple
 
 if TYPE_CHECKING:
     from cryptography.x509 import Certificate
@@ -608,7 +608,10 @@ def check_proof(
             raise _missing("htm")
         raise _proof_error(f"its htm {shown(htm)} is not the request method {shown(method)}")
     htu = get("htu", _ABSENT)
-    if not isinstance(htu, str) or not _same_url(htu, url):
+    # The usual case first: htu is the request URL's very text, which has no query.
+    if (htu != url or "?" in htu or "#" in htu) and (
+        not isinstance(htu, str) or not _same_url(htu, url)
+    ):
         if htu is _ABSENT:
             raise _missing("htu")
         raise _proof_error(
@@ -650,7 +653,7 @@ def check_proof(
                 f"the DPoP proof {problem}: retry with the DPoP-Nonce header's value",
                 nonce=make_nonce(secret, now, dpop.max_age),
             )
-    return Proof(parsed, key, jti, float(iat) + dpop.max_age)
+    return new_tuple(Proof, (parsed, key, jti, float(iat) + dpop.max_age))
 
 
 def verify_proof_signature(proof: Proof) -> None:

@@ -29,6 +29,7 @@ from typing import Final, NamedTuple
 
 from ._challenge import BEARER, DPOP
 from ._errors import InvalidRequestError, MissingTokenError
+from ._types import new_tuple
 
 __all__ = ["Credentials", "Headers", "read_credentials"]
 
@@ -209,4 +210,4 @@ def read_credentials(headers: object) -> Credentials:
             error = InvalidRequestError(problem)
             error.scheme = scheme
             raise error
-    return Credentials(scheme, token, proof)
+    return new_tuple(Credentials, (scheme, token, proof))

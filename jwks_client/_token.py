@@ -38,6 +38,7 @@ from typing import Any, NamedTuple
 
 from ._errors import AlgorithmNotAllowedError, MalformedTokenError
 from ._messages import MAX_INT_DIGITS, json_kind, listed, shown
+from ._types import new_tuple
 
 __all__ = [
     "MAX_INT_DIGITS",
@@ -126,8 +127,16 @@ def b64url_decode(segment: str) -> bytes:
     Raises:
         MalformedTokenError: the segment is not strict, canonical base64url.
     """
+    return _decode(segment, None)
+
+
+def _decode(segment: str, what: str | None) -> bytes:
+    """:func:`b64url_decode`; with ``what`` (the segment's part of a token), an empty
+    segment is refused and every message names the part."""
     if not isinstance(segment, str):
-        raise MalformedTokenError("malformed token: a base64url segment must be text")
+        raise _b64url_error("a base64url segment must be text", what)
+    if not segment and what is not None:
+        raise MalformedTokenError(f"malformed token: the {what} segment is empty")
     try:
         raw = segment.encode("ascii")
     except UnicodeEncodeError:
@@ -135,19 +144,24 @@ def b64url_decode(segment: str) -> bytes:
     if raw.translate(None, _B64URL_BYTES):
         # Something outside the alphabet: find the most helpful message.
         if "=" in segment:
-            raise MalformedTokenError("malformed token: base64url padding '=' is not allowed")
+            raise _b64url_error("base64url padding '=' is not allowed", what)
         if any(char.isspace() for char in segment):
-            raise MalformedTokenError("malformed token: whitespace is not allowed")
-        raise MalformedTokenError("malformed token: invalid character in a base64url segment")
+            raise _b64url_error("whitespace is not allowed", what)
+        raise _b64url_error("invalid character in a base64url segment", what)
     remainder = len(raw) % 4
     if remainder == 1:
-        raise MalformedTokenError("malformed token: invalid base64url length")
+        raise _b64url_error("invalid base64url length", what)
     if remainder and _B64URL_INDEX[segment[-1]] & _UNUSED_BITS_MASK[remainder]:
-        raise MalformedTokenError("malformed token: non-canonical base64url encoding")
+        raise _b64url_error("non-canonical base64url encoding", what)
     try:
         return binascii.a2b_base64(raw.translate(_TO_STANDARD_ALPHABET) + _PADDING[remainder])
     except (binascii.Error, ValueError) as exc:  # unreachable after the checks above
-        raise MalformedTokenError("malformed token: invalid base64url") from exc
+        raise _b64url_error("invalid base64url", what) from exc
+
+
+def _b64url_error(problem: str, what: str | None) -> MalformedTokenError:
+    where = "" if what is None else f" (in the {what})"
+    return MalformedTokenError(f"malformed token: {problem}{where}")
 
 
 def _reject_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -360,15 +374,6 @@ def _check_header(
     return alg, kid, typ
 
 
-def _decode_segment(segment: str, what: str) -> bytes:
-    if not segment:
-        raise MalformedTokenError(f"malformed token: the {what} segment is empty")
-    try:
-        return b64url_decode(segment)
-    except MalformedTokenError as exc:
-        raise MalformedTokenError(f"{exc} (in the {what})") from exc
-
-
 def parse_token(
     token: str | bytes,
     *,
@@ -396,14 +401,13 @@ def parse_token(
     """
     header_b64, payload_b64, signature_b64 = _segments(token, max_length)
 
-    header = loads_strict(_decode_segment(header_b64, "header"), "header")
+    header = loads_strict(_decode(header_b64, "header"), "header")
     alg, kid, typ = _check_header(header, algorithms)
-    signature = _decode_segment(signature_b64, "signature")
-    payload_json = _decode_segment(payload_b64, "payload")
+    signature = _decode(signature_b64, "signature")
+    payload_json = _decode(payload_b64, "payload")
     claims = loads_strict(payload_json, "payload")
     signing_input = f"{header_b64}.{payload_b64}".encode("ascii")
-    # Positional: a named tuple's keyword call binds its arguments in Python.
-    return ParsedToken(header, claims, signing_input, signature, alg, kid, typ)
+    return new_tuple(ParsedToken, (header, claims, signing_input, signature, alg, kid, typ))
 
 
 def _segments(token: object, max_length: int) -> tuple[str, str, str]:
@@ -463,11 +467,12 @@ def parse_token_known_header(
     cut = len(header_b64)
     if known_input[cut : cut + 1] != b"." or known_input[:cut] != header_b64.encode("ascii"):
         return parse_token(token, algorithms=algorithms, max_length=max_length)
-    signature = _decode_segment(signature_b64, "signature")
-    claims = loads_strict(_decode_segment(payload_b64, "payload"), "payload")
+    signature = _decode(signature_b64, "signature")
+    claims = loads_strict(_decode(payload_b64, "payload"), "payload")
     signing_input = f"{header_b64}.{payload_b64}".encode("ascii")
-    return ParsedToken(
-        known.header, claims, signing_input, signature, known.alg, known.kid, known.typ
+    return new_tuple(
+        ParsedToken,
+        (known.header, claims, signing_input, signature, known.alg, known.kid, known.typ),
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ._errors import ConfigurationError
 
@@ -13,6 +14,7 @@ __all__ = [
     "DEFAULT_ALGORITHMS",
     "CachePolicy",
     "Clock",
+    "new_tuple",
 ]
 
 #: A callable returning the current time as Unix seconds (``time.time`` by default).
@@ -104,3 +106,16 @@ class CachePolicy:
         if lifetime != lifetime:  # NaN
             return self.min_ttl
         return min(max(lifetime, self.min_ttl), self.max_ttl)
+
+
+_Tuple = TypeVar("_Tuple", bound=tuple[Any, ...])
+
+if TYPE_CHECKING:
+
+    def new_tuple(cls: type[_Tuple], fields: tuple[Any, ...], /) -> _Tuple:
+        """Build the named tuple ``cls`` from a tuple of its fields."""
+
+else:
+    # ``tuple.__new__`` itself: a named tuple's own constructor is a Python function, one
+    # frame more on the hot path for every token, proof and request parsed.
+    new_tuple = tuple.__new__
