@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import subprocess
 import sys
 import time
 import warnings
@@ -29,6 +30,7 @@ import bench_coldstart  # noqa: E402
 import bench_dpop  # noqa: E402
 import bench_fleet  # noqa: E402
 import bench_hotpath  # noqa: E402
+import bench_instructions  # noqa: E402
 import bench_peers  # noqa: E402
 import bench_scenarios  # noqa: E402
 from bench_common import (  # noqa: E402
@@ -76,6 +78,8 @@ class Plan:
     fleet_flood: int
     fleet_cold_runs: int
     fleet_timing: bench_fleet.Timing
+    instruction_pairs: tuple[tuple[str, str], ...]
+    instruction_calls: int
 
 
 QUICK = Plan(
@@ -98,6 +102,8 @@ QUICK = Plan(
     fleet_flood=100,
     fleet_cold_runs=3,
     fleet_timing=bench_fleet.QUICK_TIMING,
+    instruction_pairs=(("RS256", "ES256"),),
+    instruction_calls=100,
 )
 FULL = Plan(
     rounds=100,
@@ -119,6 +125,8 @@ FULL = Plan(
     fleet_flood=200,
     fleet_cold_runs=15,
     fleet_timing=bench_fleet.Timing(),
+    instruction_pairs=bench_dpop.COMBOS,
+    instruction_calls=200,
 )
 
 
@@ -781,6 +789,43 @@ def print_dpop(result: dict[str, Any]) -> None:
     )
 
 
+# --- instructions ------------------------------------------------------------------------------
+
+
+def instructions_section(plan: Plan) -> dict[str, Any]:
+    """Instructions per call under callgrind, against the floors (host-independent)."""
+    log("counting instructions under valgrind ...")
+    try:
+        return bench_instructions.instruction_table(
+            plan.instruction_pairs, calls=plan.instruction_calls, log=log
+        )
+    except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
+        return {"error": f"{type(exc).__name__}: {exc}"}
+
+
+def print_instructions(result: dict[str, Any]) -> None:
+    """Instructions per call and their ratios to floor+parse (x2 for DPoP)."""
+    print("\n### Instructions per call (callgrind)\n")
+    if "unavailable" in result or "error" in result:
+        print(f"n/a: {result.get('unavailable') or result.get('error')}")
+        return
+    names = list(bench_instructions.LOOPS)
+    pairs = result["pairs"]
+    body = [
+        [name] + [f"{pairs[p]['instructions_per_call'][name]:,}" for p in pairs] for name in names
+    ]
+    body.append(
+        ["verify / floor+parse"]
+        + [fmt_ratio(pairs[p]["verify_ratio_to_floor_parse"]) for p in pairs]
+    )
+    body.append(
+        ["verify_request / floor+parse x2"]
+        + [fmt_ratio(pairs[p]["verify_request_ratio_to_floor_parse2"]) for p in pairs]
+    )
+    print(table(["instructions per call", *pairs], body))
+    print(f"\n{result['calls']} calls of each, counted apart from set-up.")
+
+
 # --- main -------------------------------------------------------------------------------------
 
 
@@ -794,8 +839,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--sections",
-        default="table,anatomy,scenarios,coldstart,dpop,fleet",
-        help="comma-separated subset of: table, anatomy, scenarios, coldstart, dpop, fleet",
+        default="table,anatomy,scenarios,coldstart,dpop,instructions,fleet",
+        help=(
+            "comma-separated subset of: table, anatomy, scenarios, coldstart, dpop, "
+            "instructions, fleet"
+        ),
     )
     args = parser.parse_args(argv)
     plan = QUICK if args.quick else FULL
@@ -863,6 +911,11 @@ def main(argv: list[str] | None = None) -> int:
         if "dpop" in sections:
             report["dpop"] = dpop_section(plan, args.keep_gc)
             print_dpop(report["dpop"])
+        if "instructions" in sections:
+            report["instructions"] = instructions_section(plan)
+            print_instructions(report["instructions"])
+            if "error" in report["instructions"]:
+                failed.append(f"instructions: {report['instructions']['error']}")
         if "fleet" in sections:
             report["fleet"] = fleet(plan)
             print_fleet(report["fleet"])
