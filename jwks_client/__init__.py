@@ -13,8 +13,7 @@ import importlib as _importlib
 import typing as _typing
 
 from ._cache_control import Freshness
-from ._challenge import Challenge, challenge_for
-from ._dpop import DPoP
+from ._dpop_options import DPoP
 from ._errors import (
     AlgorithmNotAllowedError,
     ConfigurationError,
@@ -52,7 +51,6 @@ from ._events import (
     Stats,
 )
 from ._keys import KeyRing, PreparedKey, SkippedKey
-from ._replay import MemoryReplayStore, ReplayStore
 from ._snapshot import SnapshotError
 from ._store import KeyStoreRegistry
 from ._sync import JWKSClient, Verifier
@@ -61,16 +59,24 @@ from ._version import __version__
 
 if _typing.TYPE_CHECKING:
     from ._async import AsyncJWKSClient, AsyncVerifier
+    from ._challenge import Challenge, challenge_for
     from ._multi import AsyncMultiIssuerVerifier, MultiIssuerVerifier
+    from ._replay import MemoryReplayStore, ReplayStore
 
 #: Public names loaded on first access, with their modules: the async shells (and the
 #: multi-issuer verifiers, which hold both kinds) import asyncio, which costs a sync-only
-#: process tens of milliseconds at start-up for nothing.
+#: process tens of milliseconds at start-up for nothing; the answers to rejected requests
+#: and the DPoP replay stores belong to ``verify_request``, which loads them itself, and a
+#: process that only verifies tokens never needs them.
 _LAZY = {
     "AsyncJWKSClient": "._async",
     "AsyncVerifier": "._async",
     "AsyncMultiIssuerVerifier": "._multi",
+    "Challenge": "._challenge",
+    "MemoryReplayStore": "._replay",
     "MultiIssuerVerifier": "._multi",
+    "ReplayStore": "._replay",
+    "challenge_for": "._challenge",
 }
 
 __all__ = [

@@ -24,7 +24,7 @@ from . import _fork
 from ._checker import Job, TokenChecker
 from ._claims import ClaimsPolicy
 from ._config import DEFAULT_LEEWAY
-from ._dpop import DPoP
+from ._dpop_options import DPoP
 from ._engine import Background, Flow, Pause, Request, SharedStep, StaticJWKS, Wait
 from ._errors import ConfigurationError, JWKSClientError, KeySetUnavailableError
 from ._events import EventHook
@@ -38,8 +38,6 @@ from ._http import (
     transport_error,
 )
 from ._keys import KeyRing, PreparedKey
-from ._request import Headers
-from ._sender import RequestChecker
 from ._shared import DOWN, AsyncSharedCache, Write, shared_protocol
 from ._shell import DEFAULT_DPOP, KeyClientBase, VerifierBase
 from ._store import KeyStoreRegistry
@@ -50,6 +48,9 @@ from ._values import Fetched, FetchPlan, NotModified, RawResponse
 
 if TYPE_CHECKING:
     from cryptography.x509 import Certificate
+
+    from ._request import Headers
+    from ._sender import RequestChecker
 
 __all__ = ["AsyncJWKSClient", "AsyncVerifier", "verify_job", "verify_request_job"]
 
@@ -613,7 +614,7 @@ class AsyncVerifier(VerifierBase[AsyncJWKSClient]):
         """
         return await verify_request_job(
             self._checker,
-            self._requests,
+            self._request_checker(),
             lambda _job: (self._claims_policy, self._keys),
             method,
             url,

@@ -39,7 +39,6 @@ from cachetools import TLRUCache
 from . import _fork
 from ._claims import ClaimsPolicy, validate_claims
 from ._config import TokenRules
-from ._dpop import refuse_bound
 from ._errors import ConfigurationError, JWKSClientError
 from ._events import Stats
 from ._keys import PreparedKey
@@ -208,6 +207,8 @@ class TokenChecker:
             InvalidTokenError: the token is rejected (a subclass says why).
         """
         if not bound and "cnf" in job.claims:
+            from ._dpop import refuse_bound  # only for a token with a confirmation
+
             refuse_bound(job.claims)
         if type(job) is Recalled:
             claims = self._serve_recalled(job, candidates, policy)

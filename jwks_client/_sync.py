@@ -22,7 +22,7 @@ from ._checker import Job, TokenChecker
 from ._claims import ClaimsPolicy
 from ._config import DEFAULT_LEEWAY
 from ._deadline import ExchangeDeadline
-from ._dpop import DPoP
+from ._dpop_options import DPoP
 from ._engine import Background, Flow, Pause, Request, SharedStep, StaticJWKS, Wait
 from ._errors import ConfigurationError, JWKSClientError, KeySetUnavailableError
 from ._events import EventHook
@@ -36,8 +36,6 @@ from ._http import (
     transport_error,
 )
 from ._keys import KeyRing, PreparedKey
-from ._request import Headers
-from ._sender import RequestChecker
 from ._shared import DOWN, SharedCache, Write, shared_protocol
 from ._shell import DEFAULT_DPOP, KeyClientBase, VerifierBase
 from ._store import KeyStoreRegistry
@@ -48,6 +46,9 @@ from ._values import Fetched, FetchPlan, NotModified, RawResponse
 if TYPE_CHECKING:
     import httpx
     from cryptography.x509 import Certificate
+
+    from ._request import Headers
+    from ._sender import RequestChecker
 
 __all__ = ["JWKSClient", "Verifier", "send_capped", "verify_job", "verify_request_job"]
 
@@ -600,7 +601,7 @@ class Verifier(VerifierBase[JWKSClient]):
         """
         return verify_request_job(
             self._checker,
-            self._requests,
+            self._request_checker(),
             lambda _job: (self._claims_policy, self._keys),
             method,
             url,
