@@ -51,7 +51,6 @@ from ._events import (
     Stats,
 )
 from ._keys import KeyRing, PreparedKey, SkippedKey
-from ._snapshot import SnapshotError
 from ._store import KeyStoreRegistry
 from ._sync import JWKSClient, Verifier
 from ._types import ASYMMETRIC_ALGORITHMS, DEFAULT_ALGORITHMS, CachePolicy
@@ -62,12 +61,14 @@ if _typing.TYPE_CHECKING:
     from ._challenge import Challenge, challenge_for
     from ._multi import AsyncMultiIssuerVerifier, MultiIssuerVerifier
     from ._replay import MemoryReplayStore, ReplayStore
+    from ._snapshot import SnapshotError
 
 #: Public names loaded on first access, with their modules: the async shells (and the
 #: multi-issuer verifiers, which hold both kinds) import asyncio, which costs a sync-only
 #: process tens of milliseconds at start-up for nothing; the answers to rejected requests
 #: and the DPoP replay stores belong to ``verify_request``, which loads them itself, and a
-#: process that only verifies tokens never needs them.
+#: process that only verifies tokens never needs them; nor the snapshots' error, loaded
+#: with the first snapshot.
 _LAZY = {
     "AsyncJWKSClient": "._async",
     "AsyncVerifier": "._async",
@@ -76,6 +77,7 @@ _LAZY = {
     "MemoryReplayStore": "._replay",
     "MultiIssuerVerifier": "._multi",
     "ReplayStore": "._replay",
+    "SnapshotError": "._snapshot",
     "challenge_for": "._challenge",
 }
 

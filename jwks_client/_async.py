@@ -38,8 +38,7 @@ from ._http import (
     transport_error,
 )
 from ._keys import KeyRing, PreparedKey
-from ._shared import DOWN, AsyncSharedCache, Write, shared_protocol
-from ._shell import DEFAULT_DPOP, KeyClientBase, VerifierBase
+from ._shell import DEFAULT_DPOP, KeyClientBase, VerifierBase, fleet_protocol
 from ._store import KeyStoreRegistry
 from ._token import MAX_TOKEN_LENGTH
 from ._transport import owned_async_client, shared_ssl_context
@@ -51,6 +50,7 @@ if TYPE_CHECKING:
 
     from ._request import Headers
     from ._sender import RequestChecker
+    from ._shared import AsyncSharedCache, Write
 
 __all__ = ["AsyncJWKSClient", "AsyncVerifier", "verify_job", "verify_request_job"]
 
@@ -121,7 +121,7 @@ class AsyncJWKSClient(KeyClientBase):
             max_response_bytes=max_response_bytes,
             on_event=on_event,
             store_registry=store_registry,
-            shared=shared_protocol(shared_cache, asynchronous=True),
+            shared=fleet_protocol(shared_cache, asynchronous=True),
         )
         self._shared_cache = shared_cache
         self._owns_client = http_client is None
@@ -201,6 +201,8 @@ class AsyncJWKSClient(KeyClientBase):
         """
         cache = self._shared_cache
         if cache is None:
+            from ._shared import DOWN
+
             return DOWN
         return await cache.perform(op)
 
@@ -535,7 +537,7 @@ class AsyncVerifier(VerifierBase[AsyncJWKSClient]):
             clock=clock,
             verified_token_cache_size=verified_token_cache_size,
             dpop=dpop,
-            shared=shared_protocol(shared_cache, asynchronous=True),
+            shared=fleet_protocol(shared_cache, asynchronous=True),
         )
         # With a fixed jwks_uri the issuer is only compared with ``iss``; it need not
         # be a URL (some issuers, e.g. "accounts.google.com", are not).

@@ -23,14 +23,14 @@ from ._engine import KeyEngine, StaticJWKS
 from ._errors import ConfigurationError
 from ._events import EventHook, Stats
 from ._policy import CacheState
-from ._shared import SharedProtocol
 from ._store import KeyStoreRegistry
 from ._types import CachePolicy, Clock
 
 if TYPE_CHECKING:
     from ._sender import RequestChecker
+    from ._shared import SharedProtocol
 
-__all__ = ["DEFAULT_DPOP", "KeyClientBase", "VerifierBase", "logger"]
+__all__ = ["DEFAULT_DPOP", "KeyClientBase", "VerifierBase", "fleet_protocol", "logger"]
 
 logger = logging.getLogger("jwks_client")
 
@@ -51,6 +51,20 @@ class _FirstUse:
 
 
 _FIRST_USE = _FirstUse()
+
+
+def fleet_protocol(cache: object, *, asynchronous: bool) -> SharedProtocol | None:
+    """The protocol of a ``shared_cache=`` option (see :func:`._shared.shared_protocol`),
+    or None without one: then the shared tier's module is never loaded.
+
+    Raises:
+        ConfigurationError: not a shared cache, or one of the other flavour (sync/async).
+    """
+    if cache is None:
+        return None
+    from ._shared import shared_protocol
+
+    return shared_protocol(cache, asynchronous=asynchronous)
 
 
 class KeyClientBase:

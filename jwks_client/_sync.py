@@ -36,8 +36,7 @@ from ._http import (
     transport_error,
 )
 from ._keys import KeyRing, PreparedKey
-from ._shared import DOWN, SharedCache, Write, shared_protocol
-from ._shell import DEFAULT_DPOP, KeyClientBase, VerifierBase
+from ._shell import DEFAULT_DPOP, KeyClientBase, VerifierBase, fleet_protocol
 from ._store import KeyStoreRegistry
 from ._token import MAX_TOKEN_LENGTH
 from ._types import CachePolicy, Clock
@@ -49,6 +48,7 @@ if TYPE_CHECKING:
 
     from ._request import Headers
     from ._sender import RequestChecker
+    from ._shared import SharedCache, Write
 
 __all__ = ["JWKSClient", "Verifier", "send_capped", "verify_job", "verify_request_job"]
 
@@ -169,7 +169,7 @@ class JWKSClient(KeyClientBase):
             max_response_bytes=max_response_bytes,
             on_event=on_event,
             store_registry=store_registry,
-            shared=shared_protocol(shared_cache, asynchronous=False),
+            shared=fleet_protocol(shared_cache, asynchronous=False),
         )
         self._shared_cache = shared_cache
         self._owns_client = http_client is None
@@ -251,6 +251,8 @@ class JWKSClient(KeyClientBase):
         """
         cache = self._shared_cache
         if cache is None:
+            from ._shared import DOWN
+
             return DOWN
         return cache.perform(op)
 
@@ -522,7 +524,7 @@ class Verifier(VerifierBase[JWKSClient]):
             clock=clock,
             verified_token_cache_size=verified_token_cache_size,
             dpop=dpop,
-            shared=shared_protocol(shared_cache, asynchronous=False),
+            shared=fleet_protocol(shared_cache, asynchronous=False),
         )
         # With a fixed jwks_uri the issuer is only compared with ``iss``; it need not
         # be a URL (some issuers, e.g. "accounts.google.com", are not).
