@@ -41,15 +41,6 @@ from ._errors import (
     ResponseTooLargeError,
     UseDPoPNonceError,
 )
-from ._events import (
-    Event,
-    FetchFailed,
-    KeySetFetched,
-    KeySetRotated,
-    SharedCacheUnavailable,
-    StaleKeysServed,
-    Stats,
-)
 from ._keys import KeyRing, PreparedKey, SkippedKey
 from ._store import KeyStoreRegistry
 from ._sync import JWKSClient, Verifier
@@ -59,26 +50,43 @@ from ._version import __version__
 if _typing.TYPE_CHECKING:
     from ._async import AsyncJWKSClient, AsyncVerifier
     from ._challenge import Challenge, challenge_for
+    from ._events import (
+        Event,
+        FetchFailed,
+        KeySetFetched,
+        KeySetRotated,
+        SharedCacheUnavailable,
+        StaleKeysServed,
+        Stats,
+    )
     from ._multi import AsyncMultiIssuerVerifier, MultiIssuerVerifier
     from ._replay import MemoryReplayStore, ReplayStore
     from ._snapshot import SnapshotError
 
 #: Public names loaded on first access, with their modules: the async shells (and the
 #: multi-issuer verifiers, which hold both kinds) import asyncio, which costs a sync-only
-#: process tens of milliseconds at start-up for nothing; the answers to rejected requests
-#: and the DPoP replay stores belong to ``verify_request``, which loads them itself, and a
-#: process that only verifies tokens never needs them; nor the snapshots' error, loaded
-#: with the first snapshot.
+#: process tens of milliseconds at start-up for nothing. The others are loaded by the
+#: library only when it uses them (the answers to rejected requests and the DPoP replay
+#: stores by ``verify_request``, the events when a hook is called, ``Stats`` by
+#: ``stats()``, the snapshots' error with the first snapshot), so a process that only
+#: verifies tokens does not pay for them at start-up.
 _LAZY = {
     "AsyncJWKSClient": "._async",
     "AsyncVerifier": "._async",
     "AsyncMultiIssuerVerifier": "._multi",
-    "Challenge": "._challenge",
-    "MemoryReplayStore": "._replay",
     "MultiIssuerVerifier": "._multi",
-    "ReplayStore": "._replay",
-    "SnapshotError": "._snapshot",
+    "Challenge": "._challenge",
     "challenge_for": "._challenge",
+    "MemoryReplayStore": "._replay",
+    "ReplayStore": "._replay",
+    "Event": "._events",
+    "FetchFailed": "._events",
+    "KeySetFetched": "._events",
+    "KeySetRotated": "._events",
+    "SharedCacheUnavailable": "._events",
+    "StaleKeysServed": "._events",
+    "Stats": "._events",
+    "SnapshotError": "._snapshot",
 }
 
 __all__ = [

@@ -27,7 +27,6 @@ from ._config import DEFAULT_LEEWAY
 from ._dpop_options import DPoP
 from ._engine import Background, Flow, Pause, Request, SharedStep, StaticJWKS, Wait
 from ._errors import ConfigurationError, JWKSClientError, KeySetUnavailableError
-from ._events import EventHook
 from ._http import (
     DEFAULT_MAX_RESPONSE_BYTES,
     DEFAULT_TIMEOUT,
@@ -48,6 +47,7 @@ from ._values import Fetched, FetchPlan, NotModified, RawResponse
 if TYPE_CHECKING:
     from cryptography.x509 import Certificate
 
+    from ._events import EventHook
     from ._request import Headers
     from ._sender import RequestChecker
     from ._shared import AsyncSharedCache, Write

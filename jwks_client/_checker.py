@@ -32,7 +32,7 @@ import threading
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from cachetools import TLRUCache
 
@@ -40,11 +40,13 @@ from . import _fork
 from ._claims import ClaimsPolicy, validate_claims
 from ._config import TokenRules
 from ._errors import ConfigurationError, JWKSClientError
-from ._events import Stats
 from ._keys import PreparedKey
 from ._token import ParsedToken, parse_token
 from ._types import Clock
 from ._verify import check_issuer_binding, verify_parsed
+
+if TYPE_CHECKING:
+    from ._events import Stats
 
 __all__ = ["Job", "Recalled", "TokenChecker", "copy_claims"]
 
@@ -230,6 +232,8 @@ class TokenChecker:
 
     def stats(self) -> Stats:
         """The verification counters (the key counters are the engine's)."""
+        from ._events import Stats
+
         with self._outcome_lock:
             outcomes = dict(self._outcomes)
         verified = outcomes.pop("verified", 0)

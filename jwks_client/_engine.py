@@ -51,7 +51,6 @@ from ._errors import (
     KeyNotFoundError,
     KeySetUnavailableError,
 )
-from ._events import EventHook, SharedCacheUnavailable, Stats
 from ._keys import KeyRing, PreparedKey
 from ._policy import (
     CacheState,
@@ -70,6 +69,7 @@ from ._types import CachePolicy, Clock
 from ._values import FetchPlan
 
 if TYPE_CHECKING:
+    from ._events import EventHook, Stats
     from ._shared import Adopt, Limit, Read, Release, SharedProtocol, SharedView, Write
 
 __all__ = [
@@ -429,6 +429,8 @@ class KeyEngine:
 
     def stats(self, base: Stats | None = None) -> Stats:
         """``base`` (the verifier's counters) completed with this client's and the store's."""
+        from ._events import Stats
+
         with self._count_lock:
             counts = dict(self._counts)
         store = self._store
@@ -712,6 +714,8 @@ class KeyEngine:
 
     def _shared_failed(self) -> None:
         """Count a failed shared-cache operation and tell the hooks."""
+        from ._events import SharedCacheUnavailable
+
         assert self._shared is not None
         self._count("shared_error")
         self._store.emit(SharedCacheUnavailable(self._shared.namespace, self.state.jwks_uri))

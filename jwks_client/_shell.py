@@ -21,12 +21,12 @@ from ._config import SourceConfig, make_source_config, make_token_rules
 from ._dpop_options import DPoP
 from ._engine import KeyEngine, StaticJWKS
 from ._errors import ConfigurationError
-from ._events import EventHook, Stats
 from ._policy import CacheState
 from ._store import KeyStoreRegistry
 from ._types import CachePolicy, Clock
 
 if TYPE_CHECKING:
+    from ._events import EventHook, Stats
     from ._sender import RequestChecker
     from ._shared import SharedProtocol
 

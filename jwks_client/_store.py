@@ -34,14 +34,6 @@ from cachetools import TLRUCache, TTLCache
 from . import _fork
 from ._config import SourceConfig
 from ._errors import ConfigurationError, KeySetUnavailableError
-from ._events import (
-    Event,
-    EventHook,
-    FetchFailed,
-    KeySetFetched,
-    KeySetRotated,
-    StaleKeysServed,
-)
 from ._policy import (
     INITIAL_STATE,
     CacheState,
@@ -56,6 +48,7 @@ from ._types import Clock
 from ._values import Fetched, FetchPlan, NotModified
 
 if TYPE_CHECKING:
+    from ._events import Event, EventHook
     from ._shared import Adopt, Limit
 
 __all__ = [
@@ -184,6 +177,8 @@ class KeyStore:
         """Emit StaleKeysServed once per cache state that serves stale keys."""
         if self._stale_noted is state or not self._hooks:
             return
+        from ._events import StaleKeysServed  # events are made only for hooks
+
         self._stale_noted = state
         self.emit(
             StaleKeysServed(
@@ -317,6 +312,8 @@ class KeyStore:
             self.counters.adopted += 1
 
     def _announce(self, before: CacheState, after: CacheState, outcome: Outcome) -> None:
+        from ._events import FetchFailed, KeySetFetched, KeySetRotated  # only for hooks
+
         if isinstance(outcome, KeySetUnavailableError):
             self.emit(FetchFailed(outcome.url, outcome, after.failures, after.retry_at))
             return

@@ -25,7 +25,6 @@ from ._deadline import ExchangeDeadline
 from ._dpop_options import DPoP
 from ._engine import Background, Flow, Pause, Request, SharedStep, StaticJWKS, Wait
 from ._errors import ConfigurationError, JWKSClientError, KeySetUnavailableError
-from ._events import EventHook
 from ._http import (
     DEFAULT_MAX_RESPONSE_BYTES,
     DEFAULT_TIMEOUT,
@@ -46,6 +45,7 @@ if TYPE_CHECKING:
     import httpx
     from cryptography.x509 import Certificate
 
+    from ._events import EventHook
     from ._request import Headers
     from ._sender import RequestChecker
     from ._shared import SharedCache, Write
