@@ -31,7 +31,6 @@ import hashlib
 import threading
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from cachetools import TLRUCache
@@ -51,8 +50,7 @@ if TYPE_CHECKING:
 __all__ = ["Job", "Recalled", "TokenChecker", "copy_claims"]
 
 
-@dataclass(frozen=True, slots=True)
-class _Verified:
+class _Verified(NamedTuple):
     """A token whose signature was verified, remembered by the digest of the token."""
 
     claims: dict[str, Any]

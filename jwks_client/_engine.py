@@ -38,8 +38,8 @@ import threading
 from collections import Counter
 from collections.abc import Callable, Generator, Mapping
 from concurrent.futures import Future
-from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, TypeVar
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 from . import _fork
 from ._config import SourceConfig, load_jwks_document
@@ -94,9 +94,11 @@ MAX_STATIC_BYTES = 1_048_576
 #: A JWKS given once: a mapping, JSON text or bytes, or a path to a JSON file.
 StaticJWKS = Mapping[str, Any] | str | bytes | os.PathLike[str]
 
+# The steps: immutable messages, named tuples because they cost less to define at import
+# than frozen dataclasses (see _values.py).
 
-@dataclass(frozen=True, slots=True)
-class Request:
+
+class Request(NamedTuple):
     """Go to the issuer: run the HTTP flow of ``plan`` and send back its outcome
     (``Fetched``, ``NotModified`` or the ``KeySetUnavailableError``), or None when the
     HTTP client is closed and nothing could be tried."""
@@ -104,29 +106,25 @@ class Request:
     plan: FetchPlan
 
 
-@dataclass(frozen=True, slots=True)
-class SharedStep:
+class SharedStep(NamedTuple):
     """Perform ``op`` on the shared cache and send back its answer, or ``DOWN``."""
 
     op: Read | Write | Release
 
 
-@dataclass(frozen=True, slots=True)
-class Pause:
+class Pause(NamedTuple):
     """Wait ``seconds`` (another process is fetching for the fleet)."""
 
     seconds: float
 
 
-@dataclass(frozen=True, slots=True)
-class Wait:
+class Wait(NamedTuple):
     """Another caller is fetching: wait for ``future`` (at most the engine's wait timeout)."""
 
     future: Future[None]
 
 
-@dataclass(frozen=True, slots=True)
-class Background:
+class Background(NamedTuple):
     """Start a background refresh of ``state`` (the caller is served meanwhile)."""
 
     state: CacheState

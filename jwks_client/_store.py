@@ -27,7 +27,7 @@ import time
 import weakref
 from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeAlias
 
 from cachetools import TLRUCache, TTLCache
 
@@ -86,8 +86,7 @@ class StoreCounters:
     adopted: int = 0
 
 
-@dataclass(frozen=True, slots=True)
-class Claim:
+class Claim(NamedTuple):
     """The answer to "may I refresh?".
 
     ``plan`` is set for the leader, which must call :meth:`KeyStore.finish`; ``future``
