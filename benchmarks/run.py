@@ -546,9 +546,19 @@ def print_coldstart(result: dict[str, Any]) -> None:
         )
     headers = ["", "import ms (CPU)", "first token ms (CPU)", "process ms", "modules imported"]
     print(table(headers, rows))
+    print(
+        f"\nThe library's own share of its first token (jwks_client first token minus the "
+        f"dependency floor: import httpx and joserfc.jwk, one plain-HTTP GET of the JWKS, "
+        f"KeySet.import_key_set): {result['library_ms']:.1f} ms ({result['library_cpu_ms']:.1f} "
+        "ms CPU)."
+    )
     if "pyjwt_unavailable" in result:
         print(f"\nPyJWT: n/a ({result['pyjwt_unavailable']})")
         return
+    print(
+        f"The dependency floor alone is {fmt_ratio(result['floor_ratio'])} PyJWT's first "
+        f"token ({fmt_ratio(result['floor_cpu_ratio'])} CPU)."
+    )
     targets = result["targets"]
     print()
     print(

@@ -13,8 +13,7 @@ import importlib as _importlib
 import typing as _typing
 
 from ._cache_control import Freshness
-from ._challenge import Challenge, challenge_for
-from ._dpop import DPoP
+from ._dpop_options import DPoP
 from ._errors import (
     AlgorithmNotAllowedError,
     ConfigurationError,
@@ -42,18 +41,7 @@ from ._errors import (
     ResponseTooLargeError,
     UseDPoPNonceError,
 )
-from ._events import (
-    Event,
-    FetchFailed,
-    KeySetFetched,
-    KeySetRotated,
-    SharedCacheUnavailable,
-    StaleKeysServed,
-    Stats,
-)
 from ._keys import KeyRing, PreparedKey, SkippedKey
-from ._replay import MemoryReplayStore, ReplayStore
-from ._snapshot import SnapshotError
 from ._store import KeyStoreRegistry
 from ._sync import JWKSClient, Verifier
 from ._types import ASYMMETRIC_ALGORITHMS, DEFAULT_ALGORITHMS, CachePolicy
@@ -61,16 +49,44 @@ from ._version import __version__
 
 if _typing.TYPE_CHECKING:
     from ._async import AsyncJWKSClient, AsyncVerifier
+    from ._challenge import Challenge, challenge_for
+    from ._events import (
+        Event,
+        FetchFailed,
+        KeySetFetched,
+        KeySetRotated,
+        SharedCacheUnavailable,
+        StaleKeysServed,
+        Stats,
+    )
     from ._multi import AsyncMultiIssuerVerifier, MultiIssuerVerifier
+    from ._replay import MemoryReplayStore, ReplayStore
+    from ._snapshot import SnapshotError
 
 #: Public names loaded on first access, with their modules: the async shells (and the
 #: multi-issuer verifiers, which hold both kinds) import asyncio, which costs a sync-only
-#: process tens of milliseconds at start-up for nothing.
+#: process tens of milliseconds at start-up for nothing. The others are loaded by the
+#: library only when it uses them (the answers to rejected requests and the DPoP replay
+#: stores by ``verify_request``, the events when a hook is called, ``Stats`` by
+#: ``stats()``, the snapshots' error with the first snapshot), so a process that only
+#: verifies tokens does not pay for them at start-up.
 _LAZY = {
     "AsyncJWKSClient": "._async",
     "AsyncVerifier": "._async",
     "AsyncMultiIssuerVerifier": "._multi",
     "MultiIssuerVerifier": "._multi",
+    "Challenge": "._challenge",
+    "challenge_for": "._challenge",
+    "MemoryReplayStore": "._replay",
+    "ReplayStore": "._replay",
+    "Event": "._events",
+    "FetchFailed": "._events",
+    "KeySetFetched": "._events",
+    "KeySetRotated": "._events",
+    "SharedCacheUnavailable": "._events",
+    "StaleKeysServed": "._events",
+    "Stats": "._events",
+    "SnapshotError": "._snapshot",
 }
 
 __all__ = [

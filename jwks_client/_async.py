@@ -24,10 +24,9 @@ from . import _fork
 from ._checker import Job, TokenChecker
 from ._claims import ClaimsPolicy
 from ._config import DEFAULT_LEEWAY
-from ._dpop import DPoP
+from ._dpop_options import DPoP
 from ._engine import Background, Flow, Pause, Request, SharedStep, StaticJWKS, Wait
 from ._errors import ConfigurationError, JWKSClientError, KeySetUnavailableError
-from ._events import EventHook
 from ._http import (
     DEFAULT_MAX_RESPONSE_BYTES,
     DEFAULT_TIMEOUT,
@@ -38,10 +37,7 @@ from ._http import (
     transport_error,
 )
 from ._keys import KeyRing, PreparedKey
-from ._request import Headers
-from ._sender import RequestChecker
-from ._shared import DOWN, AsyncSharedCache, Write, shared_protocol
-from ._shell import DEFAULT_DPOP, KeyClientBase, VerifierBase
+from ._shell import DEFAULT_DPOP, KeyClientBase, VerifierBase, fleet_protocol
 from ._store import KeyStoreRegistry
 from ._token import MAX_TOKEN_LENGTH
 from ._transport import owned_async_client, shared_ssl_context
@@ -50,6 +46,11 @@ from ._values import Fetched, FetchPlan, NotModified, RawResponse
 
 if TYPE_CHECKING:
     from cryptography.x509 import Certificate
+
+    from ._events import EventHook
+    from ._request import Headers
+    from ._sender import RequestChecker
+    from ._shared import AsyncSharedCache, Write
 
 __all__ = ["AsyncJWKSClient", "AsyncVerifier", "verify_job", "verify_request_job"]
 
@@ -120,7 +121,7 @@ class AsyncJWKSClient(KeyClientBase):
             max_response_bytes=max_response_bytes,
             on_event=on_event,
             store_registry=store_registry,
-            shared=shared_protocol(shared_cache, asynchronous=True),
+            shared=fleet_protocol(shared_cache, asynchronous=True),
         )
         self._shared_cache = shared_cache
         self._owns_client = http_client is None
@@ -200,6 +201,8 @@ class AsyncJWKSClient(KeyClientBase):
         """
         cache = self._shared_cache
         if cache is None:
+            from ._shared import DOWN
+
             return DOWN
         return await cache.perform(op)
 
@@ -534,7 +537,7 @@ class AsyncVerifier(VerifierBase[AsyncJWKSClient]):
             clock=clock,
             verified_token_cache_size=verified_token_cache_size,
             dpop=dpop,
-            shared=shared_protocol(shared_cache, asynchronous=True),
+            shared=fleet_protocol(shared_cache, asynchronous=True),
         )
         # With a fixed jwks_uri the issuer is only compared with ``iss``; it need not
         # be a URL (some issuers, e.g. "accounts.google.com", are not).
@@ -613,7 +616,7 @@ class AsyncVerifier(VerifierBase[AsyncJWKSClient]):
         """
         return await verify_request_job(
             self._checker,
-            self._requests,
+            self._requests or self._request_checker(),
             lambda _job: (self._claims_policy, self._keys),
             method,
             url,

@@ -31,27 +31,26 @@ import hashlib
 import threading
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from cachetools import TLRUCache
 
 from . import _fork
 from ._claims import ClaimsPolicy, validate_claims
 from ._config import TokenRules
-from ._dpop import refuse_bound
 from ._errors import ConfigurationError, JWKSClientError
-from ._events import Stats
 from ._keys import PreparedKey
 from ._token import HeaderMemo, ParsedToken
 from ._types import Clock
 from ._verify import check_issuer_binding, verify_parsed
 
+if TYPE_CHECKING:
+    from ._events import Stats
+
 __all__ = ["Job", "Recalled", "TokenChecker", "copy_claims"]
 
 
-@dataclass(frozen=True, slots=True)
-class _Verified:
+class _Verified(NamedTuple):
     """A token whose signature was verified, remembered by the digest of the token."""
 
     claims: dict[str, Any]
@@ -208,6 +207,8 @@ class TokenChecker:
             InvalidTokenError: the token is rejected (a subclass says why).
         """
         if not bound and "cnf" in job.claims:
+            from ._dpop import refuse_bound  # only for a token with a confirmation
+
             refuse_bound(job.claims)
         if type(job) is Recalled:
             claims = self._serve_recalled(job, candidates, policy)
@@ -229,6 +230,8 @@ class TokenChecker:
 
     def stats(self) -> Stats:
         """The verification counters (the key counters are the engine's)."""
+        from ._events import Stats
+
         with self._outcome_lock:
             outcomes = dict(self._outcomes)
         verified = outcomes.pop("verified", 0)

@@ -38,8 +38,8 @@ import threading
 from collections import Counter
 from collections.abc import Callable, Generator, Mapping
 from concurrent.futures import Future
-from dataclasses import dataclass, replace
-from typing import Any, TypeVar
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 from . import _fork
 from ._config import SourceConfig, load_jwks_document
@@ -51,7 +51,6 @@ from ._errors import (
     KeyNotFoundError,
     KeySetUnavailableError,
 )
-from ._events import EventHook, SharedCacheUnavailable, Stats
 from ._keys import KeyRing, PreparedKey
 from ._policy import (
     CacheState,
@@ -65,23 +64,13 @@ from ._policy import (
     quiet_until,
     static_state,
 )
-from ._shared import (
-    DOWN,
-    Adopt,
-    Limit,
-    Read,
-    Release,
-    SharedProtocol,
-    SharedView,
-    Write,
-    has_news,
-    plan_lead,
-    ttl_ms,
-)
-from ._snapshot import export_snapshot, restore_snapshot
 from ._store import DEFAULT_REGISTRY, Claim, KeyStore, KeyStoreRegistry, Outcome
 from ._types import CachePolicy, Clock
 from ._values import FetchPlan
+
+if TYPE_CHECKING:
+    from ._events import EventHook, Stats
+    from ._shared import Adopt, Limit, Read, Release, SharedProtocol, SharedView, Write
 
 __all__ = [
     "MAX_ROUNDS",
@@ -105,9 +94,11 @@ MAX_STATIC_BYTES = 1_048_576
 #: A JWKS given once: a mapping, JSON text or bytes, or a path to a JSON file.
 StaticJWKS = Mapping[str, Any] | str | bytes | os.PathLike[str]
 
+# The steps: immutable messages, named tuples because they cost less to define at import
+# than frozen dataclasses (see _values.py).
 
-@dataclass(frozen=True, slots=True)
-class Request:
+
+class Request(NamedTuple):
     """Go to the issuer: run the HTTP flow of ``plan`` and send back its outcome
     (``Fetched``, ``NotModified`` or the ``KeySetUnavailableError``), or None when the
     HTTP client is closed and nothing could be tried."""
@@ -115,29 +106,25 @@ class Request:
     plan: FetchPlan
 
 
-@dataclass(frozen=True, slots=True)
-class SharedStep:
+class SharedStep(NamedTuple):
     """Perform ``op`` on the shared cache and send back its answer, or ``DOWN``."""
 
     op: Read | Write | Release
 
 
-@dataclass(frozen=True, slots=True)
-class Pause:
+class Pause(NamedTuple):
     """Wait ``seconds`` (another process is fetching for the fleet)."""
 
     seconds: float
 
 
-@dataclass(frozen=True, slots=True)
-class Wait:
+class Wait(NamedTuple):
     """Another caller is fetching: wait for ``future`` (at most the engine's wait timeout)."""
 
     future: Future[None]
 
 
-@dataclass(frozen=True, slots=True)
-class Background:
+class Background(NamedTuple):
     """Start a background refresh of ``state`` (the caller is served meanwhile)."""
 
     state: CacheState
@@ -440,6 +427,8 @@ class KeyEngine:
 
     def stats(self, base: Stats | None = None) -> Stats:
         """``base`` (the verifier's counters) completed with this client's and the store's."""
+        from ._events import Stats
+
         with self._count_lock:
             counts = dict(self._counts)
         store = self._store
@@ -465,12 +454,16 @@ class KeyEngine:
 
     def export_snapshot(self, *, key: bytes | None = None) -> dict[str, Any]:
         """The cached key set as a JSON-ready snapshot (see ``load_snapshot``)."""
+        from ._snapshot import export_snapshot
+
         return export_snapshot(self.state, self.config, key=key)
 
     def load_snapshot(
         self, snapshot: Mapping[str, Any] | str | bytes, *, key: bytes | None = None
     ) -> bool:
         """Seed the store from a snapshot; True if adopted."""
+        from ._snapshot import restore_snapshot
+
         state = restore_snapshot(snapshot, self.config, key=key, now=self._clock())
         return self._store.seed(state)
 
@@ -562,12 +555,16 @@ class KeyEngine:
         return outcome
 
     # --- the fleet's shared cache (tier 2) ----------------------------------------------
+    # Only an engine given a shared cache comes here, and the shared tier's module, which
+    # these methods import, is loaded by then; an engine without one never loads it.
 
     def _lock_seconds(self) -> float:
         # Discovery and JWKS, each bounded by the timeout, and a second of slack.
         return self.config.timeout * 2 + 1
 
     def _read_view(self, keys: tuple[str, ...], now: float) -> Flow[SharedView | None]:
+        from ._shared import DOWN, Read
+
         assert self._shared is not None
         answers = yield SharedStep(Read(keys))
         if answers is DOWN or not isinstance(answers, (tuple, list)) or len(answers) != len(keys):
@@ -585,6 +582,8 @@ class KeyEngine:
     ) -> Flow[None]:
         """Refresh through the fleet: adopt its set, obey its limits, or fetch under its
         lock (and publish); any shared-cache failure falls back to a fetch of our own."""
+        from ._shared import Adopt, Limit, plan_lead
+
         names = self._names
         assert names is not None
         forced = mode is RefreshMode.FORCED
@@ -604,6 +603,8 @@ class KeyEngine:
             self._settle(claim, decision)
 
     def _settle(self, claim: Claim, decision: Adopt | Limit) -> None:
+        from ._shared import Limit
+
         if isinstance(decision, Limit) and decision.absent is not None:
             self._store.remember_absent(decision.absent)
         self._count("shared_hit")
@@ -619,6 +620,8 @@ class KeyEngine:
         kid: str | None,
     ) -> Flow[Adopt | Limit | None]:
         """Take the fleet's lock and fetch, or wait (bounded) for the holder's result."""
+        from ._shared import DOWN, Adopt, Limit, Release, Write, has_news, plan_lead, ttl_ms
+
         shared, names = self._shared, self._names
         assert shared is not None and names is not None
         token = secrets.token_hex(16).encode("ascii")
@@ -671,6 +674,8 @@ class KeyEngine:
     ) -> Flow[None]:
         """Fetch as the fleet's leader, then publish the set (or the backoff) and unlock;
         if the fetch fails, a newer (stale) set the fleet holds serves meanwhile."""
+        from ._shared import Release, Write, ttl_ms
+
         shared, names = self._shared, self._names
         assert shared is not None and names is not None
         policy = self.policy
@@ -698,6 +703,8 @@ class KeyEngine:
         shared, names = self._shared, self._names
         if shared is None or names is None:
             return
+        from ._shared import DOWN, Write, ttl_ms
+
         ttl = ttl_ms(self.policy.refresh_cooldown * 2)
         answer = yield SharedStep(Write(names.absent(kid), shared.time_value(now), ttl))
         if answer is DOWN:
@@ -705,6 +712,8 @@ class KeyEngine:
 
     def _shared_failed(self) -> None:
         """Count a failed shared-cache operation and tell the hooks."""
+        from ._events import SharedCacheUnavailable
+
         assert self._shared is not None
         self._count("shared_error")
         self._store.emit(SharedCacheUnavailable(self._shared.namespace, self.state.jwks_uri))

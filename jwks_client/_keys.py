@@ -41,7 +41,7 @@ import hashlib
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Final, NamedTuple
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, padding, rsa
@@ -98,8 +98,7 @@ _RSA_ALGORITHMS: Final[frozenset[str]] = (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class _ECCurve:
+class _ECCurve(NamedTuple):
     """A Weierstrass curve usable for ECDSA in JWS (RFC 7518 section 3.4, RFC 8812)."""
 
     curve: ec.EllipticCurve
@@ -154,8 +153,7 @@ _EC_CURVES: Final[dict[str, _ECCurve]] = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class _EdwardsCurve:
+class _EdwardsCurve(NamedTuple):
     """An Edwards curve of RFC 8032: a*x^2 + y^2 = 1 + d*x^2*y^2 over GF(prime)."""
 
     prime: int

@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, replace
+from typing import NamedTuple
 
 from ._cache_control import Freshness
 from ._errors import KeySetUnavailableError
@@ -132,8 +133,11 @@ class RejectReason(enum.Enum):
     UNAVAILABLE = "unavailable"
 
 
-@dataclass(frozen=True, slots=True)
-class Serve:
+# The decisions: immutable named tuples, cheaper to define at import than frozen
+# dataclasses (see _values.py).
+
+
+class Serve(NamedTuple):
     """Use the cached ring. ``background`` asks for a refresh that nobody waits for."""
 
     ring: KeyRing
@@ -141,15 +145,13 @@ class Serve:
     stale: bool = False
 
 
-@dataclass(frozen=True, slots=True)
-class Refresh:
+class Refresh(NamedTuple):
     """Refresh now and wait for it, then call :func:`decide` again."""
 
     mode: RefreshMode
 
 
-@dataclass(frozen=True, slots=True)
-class Reject:
+class Reject(NamedTuple):
     """No key can be served now; no I/O is to be done.
 
     Attributes:

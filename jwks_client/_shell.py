@@ -10,27 +10,61 @@ an awaited ``asyncio.wrap_future``) and run a background refresh (a thread or a 
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import replace
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
+from . import _fork
 from ._checker import TokenChecker
 from ._config import SourceConfig, make_source_config, make_token_rules
-from ._dpop import DPoP
+from ._dpop_options import DPoP
 from ._engine import KeyEngine, StaticJWKS
-from ._events import EventHook, Stats
+from ._errors import ConfigurationError
 from ._policy import CacheState
-from ._sender import RequestChecker
-from ._shared import SharedProtocol
 from ._store import KeyStoreRegistry
 from ._types import CachePolicy, Clock
 
-__all__ = ["DEFAULT_DPOP", "KeyClientBase", "VerifierBase", "logger"]
+if TYPE_CHECKING:
+    from ._events import EventHook, Stats
+    from ._sender import RequestChecker
+    from ._shared import SharedProtocol
+
+__all__ = ["DEFAULT_DPOP", "KeyClientBase", "VerifierBase", "fleet_protocol", "logger"]
 
 logger = logging.getLogger("jwks_client")
 
 #: A verifier's DPoP configuration unless told otherwise: both schemes accepted.
 DEFAULT_DPOP = DPoP()
+
+
+class _FirstUse:
+    """The lock under which a verifier makes what it makes at its first use; fork-safe."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        _fork.track(self)
+
+    def after_fork_in_child(self) -> None:
+        """A fresh lock in a forked child."""
+        self.lock = threading.Lock()
+
+
+_FIRST_USE = _FirstUse()
+
+
+def fleet_protocol(cache: object, *, asynchronous: bool) -> SharedProtocol | None:
+    """The protocol of a ``shared_cache=`` option (see :func:`._shared.shared_protocol`),
+    or None without one: then the shared tier's module is never loaded.
+
+    Raises:
+        ConfigurationError: not a shared cache, or one of the other flavour (sync/async).
+    """
+    if cache is None:
+        return None
+    from ._shared import shared_protocol
+
+    return shared_protocol(cache, asynchronous=asynchronous)
 
 
 class KeyClientBase:
@@ -172,7 +206,14 @@ class VerifierBase(Generic[_Keys]):
         self.issuer = issuer
         self._claims_policy = rules.claims
         self._checker = TokenChecker(rules, clock, verified_token_cache_size)
-        self._requests = RequestChecker(dpop, clock, shared)
+        if dpop is not None and not isinstance(dpop, DPoP):
+            raise ConfigurationError(f"dpop must be a DPoP or None, got {dpop!r}")
+        self._dpop = dpop
+        self._clock = clock
+        self._shared = shared
+        # The request side (credentials, binding, proofs) is made by the first
+        # verify_request: a verifier that only verifies tokens never loads proof checks.
+        self._requests: RequestChecker | None = None
 
     _keys: _Keys
 
@@ -184,7 +225,19 @@ class VerifierBase(Generic[_Keys]):
     @property
     def dpop(self) -> DPoP | None:
         """The DPoP configuration of ``verify_request`` (None: DPoP is off)."""
-        return self._requests.dpop
+        return self._dpop
+
+    def _request_checker(self) -> RequestChecker:
+        checker = self._requests
+        if checker is None:
+            with _FIRST_USE.lock:
+                checker = self._requests
+                if checker is None:
+                    from ._sender import RequestChecker
+
+                    checker = RequestChecker(self._dpop, self._clock, self._shared)
+                    self._requests = checker
+        return checker
 
     def dpop_nonce(self) -> str | None:
         """The DPoP nonce to send now in a response's ``DPoP-Nonce`` header.
@@ -195,9 +248,12 @@ class VerifierBase(Generic[_Keys]):
         nonce before theirs expires; a rejected proof's ``UseDPoPNonceError`` carries one
         too. None when nonces are off.
         """
-        return self._requests.nonce()
+        return self._request_checker().nonce()
 
     def stats(self) -> Stats:
         """A snapshot of this verifier's counters, its key cache and its key store."""
         stats = self._keys.engine.stats(self._checker.stats())
-        return replace(stats, dpop_replay_fallbacks=self._requests.replay_fallbacks)
+        requests = self._requests
+        if requests is None:
+            return stats
+        return replace(stats, dpop_replay_fallbacks=requests.replay_fallbacks)

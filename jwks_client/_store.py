@@ -27,21 +27,13 @@ import time
 import weakref
 from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeAlias
 
 from cachetools import TLRUCache, TTLCache
 
 from . import _fork
 from ._config import SourceConfig
 from ._errors import ConfigurationError, KeySetUnavailableError
-from ._events import (
-    Event,
-    EventHook,
-    FetchFailed,
-    KeySetFetched,
-    KeySetRotated,
-    StaleKeysServed,
-)
 from ._policy import (
     INITIAL_STATE,
     CacheState,
@@ -52,9 +44,12 @@ from ._policy import (
     on_fetched,
     on_limited,
 )
-from ._shared import Adopt, Limit
 from ._types import Clock
 from ._values import Fetched, FetchPlan, NotModified
+
+if TYPE_CHECKING:
+    from ._events import Event, EventHook
+    from ._shared import Adopt, Limit
 
 __all__ = [
     "DEFAULT_REGISTRY",
@@ -71,7 +66,7 @@ logger = logging.getLogger("jwks_client")
 
 #: What a refresh's leader reports: a set, a 304, a failure, the fleet's answer, or
 #: nothing learned (None: abandoned).
-Outcome = Fetched | NotModified | KeySetUnavailableError | Adopt | Limit | None
+Outcome: TypeAlias = "Fetched | NotModified | KeySetUnavailableError | Adopt | Limit | None"
 
 #: How many key sources a process keeps at most (least recently attached go first).
 REGISTRY_SIZE = 256
@@ -91,8 +86,7 @@ class StoreCounters:
     adopted: int = 0
 
 
-@dataclass(frozen=True, slots=True)
-class Claim:
+class Claim(NamedTuple):
     """The answer to "may I refresh?".
 
     ``plan`` is set for the leader, which must call :meth:`KeyStore.finish`; ``future``
@@ -182,6 +176,8 @@ class KeyStore:
         """Emit StaleKeysServed once per cache state that serves stale keys."""
         if self._stale_noted is state or not self._hooks:
             return
+        from ._events import StaleKeysServed  # events are made only for hooks
+
         self._stale_noted = state
         self.emit(
             StaleKeysServed(
@@ -266,37 +262,19 @@ class KeyStore:
                 return
             before = self.state
             self.confirmed = isinstance(outcome, (Fetched, NotModified))
-            if isinstance(outcome, Adopt):
-                self.state = on_adopted(self.state, outcome.state)
-                self.counters.adopted += 1
-            elif isinstance(outcome, Limit):
-                error = None
-                if outcome.retry_at is not None:
-                    error = KeySetUnavailableError(
-                        f"keys for {self.label()} are unavailable: the fleet backs off "
-                        f"({outcome.error or 'the last refresh failed'})",
-                        url=self.state.jwks_uri,
-                    )
-                self.state = on_limited(
-                    self.state,
-                    adopt=outcome.adopt,
-                    last_attempt=outcome.last_attempt,
-                    retry_at=outcome.retry_at,
-                    error=error,
-                )
-                if outcome.adopt is not None:
-                    self.counters.adopted += 1
+            if isinstance(outcome, (Fetched, NotModified)):
+                self.state = on_fetched(self.state, now, outcome, policy=self.config.policy)
+                if isinstance(outcome, Fetched):
+                    self.counters.key_sets += 1
+                else:
+                    self.counters.not_modified += 1
             elif isinstance(outcome, KeySetUnavailableError):
                 self.state = on_failed(self.state, now, outcome, jitter=self._random.random())
                 self.counters.failures += 1
             elif outcome is None:
                 self.state = replace(self.state, refreshing=False)
             else:
-                self.state = on_fetched(self.state, now, outcome, policy=self.config.policy)
-                if isinstance(outcome, Fetched):
-                    self.counters.key_sets += 1
-                else:
-                    self.counters.not_modified += 1
+                self._take_fleet_answer(outcome)
             after = self.state
             self._inflight = None
         future = claim.future
@@ -306,13 +284,41 @@ class KeyStore:
         if self._hooks:
             self._announce(before, after, outcome)
 
+    def _take_fleet_answer(self, outcome: Adopt | Limit) -> None:
+        # Only a store with a shared cache gets an answer from the fleet, and the shared
+        # tier's module is loaded by then.
+        from ._shared import Adopt
+
+        if isinstance(outcome, Adopt):
+            self.state = on_adopted(self.state, outcome.state)
+            self.counters.adopted += 1
+            return
+        error = None
+        if outcome.retry_at is not None:
+            error = KeySetUnavailableError(
+                f"keys for {self.label()} are unavailable: the fleet backs off "
+                f"({outcome.error or 'the last refresh failed'})",
+                url=self.state.jwks_uri,
+            )
+        self.state = on_limited(
+            self.state,
+            adopt=outcome.adopt,
+            last_attempt=outcome.last_attempt,
+            retry_at=outcome.retry_at,
+            error=error,
+        )
+        if outcome.adopt is not None:
+            self.counters.adopted += 1
+
     def _announce(self, before: CacheState, after: CacheState, outcome: Outcome) -> None:
+        from ._events import FetchFailed, KeySetFetched, KeySetRotated  # only for hooks
+
         if isinstance(outcome, KeySetUnavailableError):
             self.emit(FetchFailed(outcome.url, outcome, after.failures, after.retry_at))
             return
         if outcome is None or after.ring is None:
             return
-        if isinstance(outcome, (Adopt, Limit)):
+        if not isinstance(outcome, (Fetched, NotModified)):  # the fleet's answer
             if before.ring is not None and before.ring.kids != after.ring.kids:
                 self.emit(
                     KeySetRotated(

@@ -22,10 +22,9 @@ from ._checker import Job, TokenChecker
 from ._claims import ClaimsPolicy
 from ._config import DEFAULT_LEEWAY
 from ._deadline import ExchangeDeadline
-from ._dpop import DPoP
+from ._dpop_options import DPoP
 from ._engine import Background, Flow, Pause, Request, SharedStep, StaticJWKS, Wait
 from ._errors import ConfigurationError, JWKSClientError, KeySetUnavailableError
-from ._events import EventHook
 from ._http import (
     DEFAULT_MAX_RESPONSE_BYTES,
     DEFAULT_TIMEOUT,
@@ -36,10 +35,7 @@ from ._http import (
     transport_error,
 )
 from ._keys import KeyRing, PreparedKey
-from ._request import Headers
-from ._sender import RequestChecker
-from ._shared import DOWN, SharedCache, Write, shared_protocol
-from ._shell import DEFAULT_DPOP, KeyClientBase, VerifierBase
+from ._shell import DEFAULT_DPOP, KeyClientBase, VerifierBase, fleet_protocol
 from ._store import KeyStoreRegistry
 from ._token import MAX_TOKEN_LENGTH
 from ._types import CachePolicy, Clock
@@ -48,6 +44,11 @@ from ._values import Fetched, FetchPlan, NotModified, RawResponse
 if TYPE_CHECKING:
     import httpx
     from cryptography.x509 import Certificate
+
+    from ._events import EventHook
+    from ._request import Headers
+    from ._sender import RequestChecker
+    from ._shared import SharedCache, Write
 
 __all__ = ["JWKSClient", "Verifier", "send_capped", "verify_job", "verify_request_job"]
 
@@ -168,7 +169,7 @@ class JWKSClient(KeyClientBase):
             max_response_bytes=max_response_bytes,
             on_event=on_event,
             store_registry=store_registry,
-            shared=shared_protocol(shared_cache, asynchronous=False),
+            shared=fleet_protocol(shared_cache, asynchronous=False),
         )
         self._shared_cache = shared_cache
         self._owns_client = http_client is None
@@ -250,6 +251,8 @@ class JWKSClient(KeyClientBase):
         """
         cache = self._shared_cache
         if cache is None:
+            from ._shared import DOWN
+
             return DOWN
         return cache.perform(op)
 
@@ -521,7 +524,7 @@ class Verifier(VerifierBase[JWKSClient]):
             clock=clock,
             verified_token_cache_size=verified_token_cache_size,
             dpop=dpop,
-            shared=shared_protocol(shared_cache, asynchronous=False),
+            shared=fleet_protocol(shared_cache, asynchronous=False),
         )
         # With a fixed jwks_uri the issuer is only compared with ``iss``; it need not
         # be a URL (some issuers, e.g. "accounts.google.com", are not).
@@ -600,7 +603,7 @@ class Verifier(VerifierBase[JWKSClient]):
         """
         return verify_request_job(
             self._checker,
-            self._requests,
+            self._requests or self._request_checker(),
             lambda _job: (self._claims_policy, self._keys),
             method,
             url,

@@ -1,13 +1,16 @@
 """Value types of a refresh: what a shell read, what a refresh learned, what it is to do.
 
 They sit below both :mod:`._http` (which makes them) and :mod:`._policy` (which folds them
-into the cache state), so neither of those two stands on the other. All are frozen.
+into the cache state), so neither of those two stands on the other. All are immutable:
+named tuples, like the engine's steps and the policy's decisions, because a fresh process
+defines every one of them at import, and a named tuple costs a fraction of a frozen
+dataclass to define.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from ._cache_control import Freshness
 from ._keys import KeyRing
@@ -16,8 +19,7 @@ from ._types import CachePolicy
 __all__ = ["Discovered", "FetchPlan", "Fetched", "NotModified", "RawResponse"]
 
 
-@dataclass(frozen=True, slots=True)
-class RawResponse:
+class RawResponse(NamedTuple):
     """A response as read by a shell: status, headers, the capped body, when it landed."""
 
     url: str
@@ -27,8 +29,7 @@ class RawResponse:
     received_at: float
 
 
-@dataclass(frozen=True, slots=True)
-class Discovered:
+class Discovered(NamedTuple):
     """The outcome of discovery: the JWKS URL and how long the document stays fresh."""
 
     jwks_uri: str
@@ -36,8 +37,7 @@ class Discovered:
     source_url: str
 
 
-@dataclass(frozen=True, slots=True)
-class Fetched:
+class Fetched(NamedTuple):
     """A new key set was fetched and parsed."""
 
     ring: KeyRing
@@ -48,8 +48,7 @@ class Fetched:
     body: bytes = b""
 
 
-@dataclass(frozen=True, slots=True)
-class NotModified:
+class NotModified(NamedTuple):
     """The server confirmed (304) that the cached key set is current."""
 
     freshness: Freshness
@@ -58,8 +57,7 @@ class NotModified:
     discovered: Discovered | None
 
 
-@dataclass(frozen=True, slots=True)
-class FetchPlan:
+class FetchPlan(NamedTuple):
     """What one refresh needs to know, taken from the configuration and the cache state.
 
     Attributes:

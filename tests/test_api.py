@@ -94,6 +94,7 @@ PURE = [
     "_challenge",
     "_request",
     "_dpop",
+    "_dpop_options",
     "_shared",
 ]
 FORBIDDEN = {"time", "threading", "asyncio", "socket", "logging", "random"}
@@ -102,7 +103,7 @@ FORBIDDEN = {"time", "threading", "asyncio", "socket", "logging", "random"}
 LAYERS = [
     {"_errors", "_version", "_fork"},
     {"_types", "_messages", "_events", "_challenge", "_replay"},
-    {"_cache_control", "_keys", "_token", "_claims", "_request"},
+    {"_cache_control", "_keys", "_token", "_claims", "_request", "_dpop_options"},
     {"_values", "_verify", "_dpop"},
     {"_http", "_policy"},
     {"_config"},

@@ -15,6 +15,19 @@ NOT_AT_START = ("asyncio", "jwks_client._async", "jwks_client._multi", "joserfc"
 NOT_AT_START_PREFIXES = ("cryptography.x509",)
 #: Loaded with the first request, not by the import.
 HTTP_STACK = ("httpx", "httpcore", "jwks_client._transport")
+#: Loaded only when used: the request side and the DPoP proof checks (by the first
+#: verify_request), the shared-cache tier (with a shared_cache=), snapshots, events (for a
+#: hook, or stats()).
+ON_USE = (
+    "jwks_client._challenge",
+    "jwks_client._dpop",
+    "jwks_client._events",
+    "jwks_client._replay",
+    "jwks_client._request",
+    "jwks_client._sender",
+    "jwks_client._shared",
+    "jwks_client._snapshot",
+)
 
 
 def _child(code: str, *argv: str) -> dict[str, object]:
@@ -102,7 +115,8 @@ def test_first_token_over_plain_http_loads_no_ca_bundle() -> None:
             + "with jwks_client.Verifier(issuer, jwks_uri=jwks_uri,"
             + " audience='https://api.example.com', require_https=False) as verifier:\n"
             + "    sub = verifier.verify(token)['sub']\n"
-            + "print(json.dumps({'sub': sub, 'tls_contexts': len(built), 'loaded': loaded()}))\n",
+            + "print(json.dumps({'sub': sub, 'tls_contexts': len(built),"
+            + f" 'loaded': loaded({ON_USE!r})}}))\n",
             issuer.issuer,
             issuer.jwks_uri,
             token,
@@ -110,6 +124,51 @@ def test_first_token_over_plain_http_loads_no_ca_bundle() -> None:
         assert issuer.request_count() == 1
     assert out["sub"] == "first" and out["tls_contexts"] == 0
     assert _beyond_key_import(out["loaded"]) == []
+
+
+def test_bearer_tokens_load_no_proof_checks_shared_tier_snapshots_or_events() -> None:
+    """Building a verifier and verifying bearer tokens loads none of the modules loaded on
+    use; verify_request loads the request side and the proof checks, stats() the events,
+    and SnapshotError its module."""
+    with LocalIssuer(algorithms=("ES256",)) as issuer:
+        token = issuer.token({"sub": "bearer"}, audience="https://api.example.com")
+        jwks = json.dumps(issuer.jwks())
+    out = _child(
+        "import json, sys\n"
+        + f"def loaded():\n    return sorted(m for m in sys.modules if m in {ON_USE!r})\n"
+        + "import jwks_client\n"
+        + "issuer, jwks, token = sys.argv[1:4]\n"
+        + "verifier = jwks_client.Verifier(issuer, jwks=jwks, audience='https://api.example.com')\n"
+        + "steps = {'built': loaded()}\n"
+        + "sub = verifier.verify(token)['sub']\n"
+        + "steps['verified'] = loaded()\n"
+        + "headers = {'Authorization': 'Bearer ' + token}\n"
+        + "claims = verifier.verify_request('GET', 'https://api.example.com/r', headers)\n"
+        + "steps['request'] = loaded()\n"
+        + "stats = verifier.stats()\n"
+        + "steps['stats'] = loaded()\n"
+        + "jwks_client.SnapshotError\n"
+        + "steps['snapshot'] = loaded()\n"
+        + "print(json.dumps({'sub': [sub, claims['sub']], 'verified': stats.verified,"
+        + " 'steps': steps}))\n",
+        issuer.issuer,
+        jwks,
+        token,
+    )
+    assert out["sub"] == ["bearer", "bearer"] and out["verified"] == 2
+    steps = out["steps"]
+    assert isinstance(steps, dict)
+    assert steps["built"] == steps["verified"] == []
+    request_side = {
+        "jwks_client._challenge",
+        "jwks_client._dpop",
+        "jwks_client._replay",
+        "jwks_client._request",
+        "jwks_client._sender",
+    }
+    assert request_side <= set(steps["request"]) and "jwks_client._events" not in steps["request"]
+    assert set(steps["stats"]) - set(steps["request"]) == {"jwks_client._events"}
+    assert "jwks_client._snapshot" in steps["snapshot"]
 
 
 def test_static_key_set_never_loads_the_http_stack() -> None:
