@@ -3,7 +3,9 @@
 The breakdown times each stage of the verification on its own, in the same interleaved
 harness as the main table, with the same token:
 
-* ``parse_token`` (strict split, base64url and JSON, header rules),
+* ``parse_token``: the parse ``verify`` makes (``TokenChecker.parse``: a header segment
+  seen before is not judged again, :class:`~jwks_client._token.HeaderMemo`; then the
+  strict split, base64url and JSON of payload and signature),
 * key resolution (``KeyEngine.fresh_candidates``: state read, clock, ``KeyRing.select``,
   the hit counter),
 * the signature check (``check_signature`` -> ``PreparedKey.verify`` -> cryptography),
@@ -120,16 +122,12 @@ def stage_contenders(verifier: Verifier, fixture: Fixture) -> tuple[list[Contend
         import time
 
         from jwks_client._claims import validate_claims
-        from jwks_client._token import parse_token
         from jwks_client._verify import check_signature
 
         engine = verifier.jwks_client.engine
         rules = verifier._checker.rules
         clock = time.time  # the benchmark's verifiers use the default clock
-        algorithms, max_length = rules.algorithms, rules.max_token_length
-
-        def parse(token: str) -> Any:
-            return parse_token(token, algorithms=algorithms, max_length=max_length)
+        parse = verifier._checker.parse  # as verify parses: the header memo warm
 
         parsed = parse(token)
         resolve = engine.fresh_candidates
