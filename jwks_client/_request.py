@@ -25,7 +25,7 @@ challenge names the right scheme.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Final, NamedTuple
+from typing import Any, Final, NamedTuple
 
 from ._challenge import BEARER, DPOP
 from ._errors import InvalidRequestError, MissingTokenError
@@ -84,10 +84,10 @@ def _text(value: object) -> str:
     raise TypeError(f"header names and values must be str or bytes, not {type(value).__name__}")
 
 
-def _fields(headers: object) -> Iterable[object]:
+def _fields(headers: object) -> Iterable[Any]:
     multi_items = getattr(headers, "multi_items", None)
     if callable(multi_items):  # httpx.Headers: items() folds repeated fields
-        fields: Iterable[object] = multi_items()
+        fields: Iterable[Any] = multi_items()
     elif isinstance(headers, Mapping):
         fields = headers.items()
     elif isinstance(headers, Iterable) and not isinstance(headers, (str, bytes, bytearray)):
@@ -100,29 +100,14 @@ def _fields(headers: object) -> Iterable[object]:
     return fields
 
 
-def _find_in_dict(headers: dict[object, object]) -> tuple[list[str], list[str]]:
-    """:func:`_find` for a plain dict (its items are pairs)."""
-    authorization: list[str] = []
-    dpop: list[str] = []
-    for name, value in headers.items():
-        if type(name) is not str:
-            name = _text(name)  # bytes, or a TypeError
-        size = len(name)
-        if size == 13 or size == 4:  # len("authorization"), len("dpop"): skip the rest
-            lowered = name.lower()
-            if lowered == "authorization":
-                authorization.append(value if type(value) is str else _text(value))
-            elif lowered == "dpop":
-                dpop.append(value if type(value) is str else _text(value))
-    return authorization, dpop
-
-
-def _find(headers: object) -> tuple[list[str], list[str]]:
+def _find(headers: Any) -> tuple[list[str], list[str]]:
     """The values of every Authorization and DPoP field, in order."""
     authorization: list[str] = []
     dpop: list[str] = []
-    for field in _fields(headers):
-        if not isinstance(field, (tuple, list)) or len(field) != 2:
+    # A plain dict's items are pairs already: the usual case skips the shape check.
+    pairs = type(headers) is dict
+    for field in headers.items() if pairs else _fields(headers):
+        if not pairs and (not isinstance(field, (tuple, list)) or len(field) != 2):
             raise TypeError("headers must be a mapping or an iterable of (name, value) pairs")
         name, value = field
         if type(name) is not str:
@@ -181,7 +166,7 @@ def read_credentials(headers: object) -> Credentials:
             empty or repeated ``DPoP`` field.
         TypeError: ``headers`` is not a mapping or an iterable of pairs of str or bytes.
     """
-    authorization, dpop = _find_in_dict(headers) if type(headers) is dict else _find(headers)
+    authorization, dpop = _find(headers)
     if len(authorization) != 1:
         if authorization:
             raise InvalidRequestError("the request has more than one Authorization header")

@@ -56,7 +56,7 @@ from ._keys import PreparedKey
 from ._replay import ReplayStore, default_replay_store
 from ._request import Credentials, read_credentials
 from ._shared import DOWN, SharedProtocol, Write, ttl_ms
-from ._token import ParsedToken
+from ._token import ParsedToken, header_only
 from ._types import Clock
 
 if TYPE_CHECKING:
@@ -182,7 +182,7 @@ class RequestChecker:
             key,
             method=method,
             url=url,
-            ath=self._hash(credentials.token),
+            ath=self._hashes.get(credentials.token) or self._hash(credentials.token),
             jkt=jkt,
             now=self._clock(),
             dpop=dpop,
@@ -260,13 +260,11 @@ class RequestChecker:
         return make_nonce(self._secret, self._clock(), self.dpop.max_age)
 
     def _hash(self, token: str) -> str:
-        """The token's ``ath``; a token seen before is not hashed again."""
-        hashes = self._hashes
-        known = hashes.get(token)  # a plain dict: safe across threads
-        if known is None:
-            known = token_hash(token)
-            if len(token) > MAX_HASHED_TOKEN_CHARS:
-                return known  # not kept: the cache stays small
+        """The token's ``ath``, kept for the next proof with the same token (the caller
+        looks in ``_hashes`` first; a plain dict: safe across threads)."""
+        known = token_hash(token)
+        if len(token) <= MAX_HASHED_TOKEN_CHARS:  # a longer one is not kept
+            hashes = self._hashes
             if len(hashes) >= TOKEN_HASH_CACHE_SIZE:
                 hashes.clear()  # crude but bounded, and never torn by threads
             hashes[token] = known
@@ -286,7 +284,8 @@ class RequestChecker:
                 key = str(exc)  # remembered too: a bad key costs one import
             if len(self._headers) >= PROOF_HEADER_CACHE_SIZE:
                 self._headers.clear()  # crude but bounded, and never torn by threads
-            self._headers[header] = (parsed, key)
+            # The header alone is kept, not this proof's claims and signature.
+            self._headers[header] = (header_only(parsed, header), key)
         else:
             parsed = parse_proof(proof, self._algorithms, known[0])
             key = known[1]

@@ -48,6 +48,7 @@ __all__ = [
     "HeaderMemo",
     "ParsedToken",
     "b64url_decode",
+    "header_only",
     "loads_strict",
     "parse_token",
     "parse_token_known_header",
@@ -476,6 +477,24 @@ def parse_token_known_header(
     )
 
 
+def header_only(parsed: ParsedToken, segment: str) -> ParsedToken:
+    """What :func:`parse_token_known_header` needs of a token parsed before: its header
+    and its header segment, without its claims and signature (so that what a memo keeps
+    is small)."""
+    return new_tuple(
+        ParsedToken,
+        (
+            parsed.header,
+            {},
+            segment.encode("ascii") + b".",
+            b"",
+            parsed.alg,
+            parsed.kid,
+            parsed.typ,
+        ),
+    )
+
+
 class HeaderMemo:
     """:func:`parse_token` that remembers the headers it judged, by their exact text.
 
@@ -525,14 +544,6 @@ class HeaderMemo:
                 memo = self._known
                 if len(memo) >= HEADER_MEMO_SIZE:
                     memo.clear()  # crude but bounded, and never torn by threads
-                memo[segment] = ParsedToken(
-                    parsed.header,
-                    {},
-                    segment.encode("ascii") + b".",
-                    b"",
-                    parsed.alg,
-                    parsed.kid,
-                    parsed.typ,
-                )
+                memo[segment] = header_only(parsed, segment)
                 return parsed
         return parse_token(token, algorithms=self._algorithms, max_length=self._max_length)

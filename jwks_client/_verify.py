@@ -35,8 +35,11 @@ def check_signature(parsed: ParsedToken, candidates: tuple[PreparedKey, ...]) ->
     for key in candidates:
         if key.verify(alg, signing_input, signature):
             return key
-    tried = len(candidates)
-    raise InvalidSignatureError(
+    raise _unverified(alg, len(candidates))
+
+
+def _unverified(alg: str, tried: int) -> InvalidSignatureError:
+    return InvalidSignatureError(
         f"signature does not verify with {'the' if tried == 1 else f'any of {tried}'} "
         f"matching key{'s' if tried != 1 else ''} (alg {alg})"
     )
@@ -87,7 +90,13 @@ def verify_parsed(
     Raises:
         InvalidTokenError: the token is rejected (a subclass says why).
     """
-    key = check_signature(parsed, candidates)
+    # check_signature, written out: one frame less on every token's path.
+    signing_input, signature, alg = parsed.signing_input, parsed.signature, parsed.alg
+    for key in candidates:
+        if key.verify(alg, signing_input, signature):
+            break
+    else:
+        raise _unverified(alg, len(candidates))
     if key.issuer is not None:
         check_key_issuer(parsed, key)
     validate_claims(parsed.claims, typ=parsed.typ, policy=policy, now=now)
