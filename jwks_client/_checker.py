@@ -41,7 +41,7 @@ from ._config import TokenRules
 from ._errors import ConfigurationError, JWKSClientError
 from ._keys import PreparedKey
 from ._token import HeaderMemo, ParsedToken
-from ._types import Clock
+from ._types import Clock, Tally
 from ._verify import check_issuer_binding, verify_parsed
 
 if TYPE_CHECKING:
@@ -147,7 +147,8 @@ class TokenChecker:
             TLRUCache(maxsize=cache_size, ttu=_entry_expiry, timer=clock) if cache_size else None
         )
         self._cache_lock = threading.Lock()
-        self._outcomes: Counter[str] = Counter()
+        self._outcomes: Counter[str] = Counter()  # rejections by class, and cache hits
+        self._verified = Tally()  # the hot path's count: no lock
         self._outcome_lock = threading.Lock()
         _fork.track(self)
 
@@ -219,8 +220,7 @@ class TokenChecker:
         key = verify_parsed(job, candidates, policy, self._clock())
         if self._cache is not None:
             self._remember(token, job, key)
-        with self._outcome_lock:
-            self._outcomes["verified"] += 1
+        self._verified.bump()
         return job.claims
 
     def rejected(self, error: JWKSClientError) -> None:
@@ -234,7 +234,7 @@ class TokenChecker:
 
         with self._outcome_lock:
             outcomes = dict(self._outcomes)
-        verified = outcomes.pop("verified", 0)
+        verified = self._verified.value
         hits = outcomes.pop("token_cache_hit", 0)
         return Stats(verified=verified, rejected=outcomes, token_cache_hits=hits)
 
@@ -277,7 +277,7 @@ class TokenChecker:
         validate_claims(entry.claims, typ=entry.typ, policy=policy, now=self._clock())
         with self._outcome_lock:
             self._outcomes["token_cache_hit"] += 1
-            self._outcomes["verified"] += 1
+        self._verified.bump()
         return copy_claims(entry.claims)
 
     def _remember(self, token: object, parsed: ParsedToken, key: PreparedKey) -> None:

@@ -65,7 +65,7 @@ from ._policy import (
     static_state,
 )
 from ._store import DEFAULT_REGISTRY, Claim, KeyStore, KeyStoreRegistry, Outcome
-from ._types import CachePolicy, Clock
+from ._types import CachePolicy, Clock, Tally
 from ._values import FetchPlan
 
 if TYPE_CHECKING:
@@ -245,6 +245,7 @@ class KeyEngine:
             self._store = registry.store(config, clock, http_client)
         self._closed = False
         self._counts: Counter[str] = Counter()
+        self._fresh_hits = Tally()  # the hot path's count: no lock
         self._count_lock = threading.Lock()
         self._quiet: tuple[CacheState | None, float] = (None, float("-inf"))
         self._hook = on_event
@@ -273,8 +274,7 @@ class KeyEngine:
         if ring is not None and self._clock() < quiet[1]:
             found = ring.select(alg, kid)
             if found:
-                with self._count_lock:
-                    self._counts["key_cache_hit"] += 1
+                self._fresh_hits.bump()
                 return found
         return None
 
@@ -431,12 +431,13 @@ class KeyEngine:
 
         with self._count_lock:
             counts = dict(self._counts)
+        fresh_hits = self._fresh_hits.value
         store = self._store
         state = store.state
         ring = state.ring
         return replace(
             Stats() if base is None else base,
-            key_cache_hits=counts.get("key_cache_hit", 0),
+            key_cache_hits=fresh_hits + counts.get("key_cache_hit", 0),
             key_cache_misses=counts.get("key_cache_miss", 0),
             rate_limited=counts.get("rate_limited", 0),
             stale_served=counts.get("stale_served", 0),

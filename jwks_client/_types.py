@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -119,3 +120,24 @@ else:
     # ``tuple.__new__`` itself: a named tuple's own constructor is a Python function, one
     # frame more on the hot path for every token, proof and request parsed.
     new_tuple = tuple.__new__
+
+
+class Tally:
+    """A count bumped on the hot path without a lock.
+
+    ``bump`` is an ``itertools.count``'s ``__next__``: one C call that holds the GIL
+    throughout, so bumps from any number of threads are never lost, at a tenth of the
+    cost of taking a lock to add to an int. :attr:`value` reads the count back from the
+    counter's text, ``count(N)``, the one way ``itertools.count`` shows its state.
+    """
+
+    __slots__ = ("_counter", "bump")
+
+    def __init__(self) -> None:
+        self._counter = itertools.count()
+        self.bump: Callable[[], int] = self._counter.__next__
+
+    @property
+    def value(self) -> int:
+        """How many times :attr:`bump` was called."""
+        return int(repr(self._counter)[6:-1])  # "count(N)"
