@@ -26,7 +26,7 @@ from ._claims import ClaimsPolicy
 from ._errors import ConfigurationError, InvalidKeySetError
 from ._http import check_url
 from ._keys import KeyRing, parse_jwks
-from ._types import ASYMMETRIC_ALGORITHMS, DEFAULT_ALGORITHMS, CachePolicy
+from ._types import CachePolicy, algorithm_allowlist
 
 __all__ = [
     "DEFAULT_LEEWAY",
@@ -204,20 +204,7 @@ def _audiences(audience: str | Collection[str] | None) -> frozenset[str] | None:
 
 
 def _algorithms(algorithms: Iterable[str] | None) -> frozenset[str]:
-    if algorithms is None:
-        return DEFAULT_ALGORITHMS
-    if isinstance(algorithms, str):
-        raise ConfigurationError("algorithms must be a collection of names, not a str")
-    allowed = frozenset(algorithms)
-    refused = sorted(map(str, allowed - ASYMMETRIC_ALGORITHMS))
-    if refused:
-        raise ConfigurationError(
-            f"algorithms not supported: {refused}; only asymmetric JWS algorithms "
-            f"are accepted ({', '.join(sorted(ASYMMETRIC_ALGORITHMS))})"
-        )
-    if not allowed:
-        raise ConfigurationError("algorithms must not be empty")
-    return allowed
+    return algorithm_allowlist(algorithms, "algorithms")
 
 
 def make_token_rules(

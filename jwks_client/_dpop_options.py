@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final
 
 from ._errors import ConfigurationError
-from ._types import ASYMMETRIC_ALGORITHMS, DEFAULT_ALGORITHMS
+from ._types import algorithm_allowlist
 
 if TYPE_CHECKING:
     from ._replay import ReplayStore
@@ -109,17 +109,6 @@ def _secret_bytes(secret: bytes | str) -> bytes:
 
 
 def _proof_algorithms(algorithms: object) -> frozenset[str]:
-    if algorithms is None:
-        return DEFAULT_ALGORITHMS
-    if isinstance(algorithms, str) or not isinstance(algorithms, Collection):
+    if algorithms is not None and not isinstance(algorithms, Collection):
         raise ConfigurationError("DPoP algorithms must be a collection of names, not a str")
-    allowed = frozenset(algorithms)
-    refused = sorted(map(str, allowed - ASYMMETRIC_ALGORITHMS))
-    if refused:
-        raise ConfigurationError(
-            f"DPoP algorithms not supported: {refused}; only asymmetric JWS algorithms "
-            f"are accepted ({', '.join(sorted(ASYMMETRIC_ALGORITHMS))})"
-        )
-    if not allowed:
-        raise ConfigurationError("DPoP algorithms must not be empty")
-    return allowed
+    return algorithm_allowlist(algorithms, "DPoP algorithms")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -44,6 +44,33 @@ ASYMMETRIC_ALGORITHMS: frozenset[str] = frozenset(
 #: The default allowlist: RS*/PS*/ES256/384/512, EdDSA and RFC 9864's Ed25519.
 #: ES256K (secp256k1) and RFC 9864's Ed448 are verifiable but opt-in.
 DEFAULT_ALGORITHMS: frozenset[str] = ASYMMETRIC_ALGORITHMS - {"ES256K", "Ed448"}
+
+
+def algorithm_allowlist(algorithms: Iterable[str] | None, name: str) -> frozenset[str]:
+    """An option's JWS algorithm allowlist: :data:`DEFAULT_ALGORITHMS` for None, else the
+    names given, every one asymmetric, at least one.
+
+    Args:
+        algorithms: the option's value.
+        name: the option as messages name it (``"algorithms"``, ``"DPoP algorithms"``).
+
+    Raises:
+        ConfigurationError: a str, an algorithm this library does not verify, or none.
+    """
+    if algorithms is None:
+        return DEFAULT_ALGORITHMS
+    if isinstance(algorithms, str):
+        raise ConfigurationError(f"{name} must be a collection of names, not a str")
+    allowed = frozenset(algorithms)
+    refused = sorted(map(str, allowed - ASYMMETRIC_ALGORITHMS))
+    if refused:
+        raise ConfigurationError(
+            f"{name} not supported: {refused}; only asymmetric JWS algorithms "
+            f"are accepted ({', '.join(sorted(ASYMMETRIC_ALGORITHMS))})"
+        )
+    if not allowed:
+        raise ConfigurationError(f"{name} must not be empty")
+    return allowed
 
 
 def _check_seconds(name: str, value: float) -> None:
