@@ -22,6 +22,14 @@ the library (only ``sys`` and ``time`` are loaded before it, and both are built 
   first token; this over PyJWT's first token says how far any library built on these
   dependencies stands from PyJWT.
 
+The children run twice: with the benchmark's own interpreter (the development venv, where
+other tools installed beside the library change what ``import httpx`` loads: it tries its
+command-line client, which imports click and pygments when they are there), and with a
+**deployment venv** that :func:`deployment_python` builds in ``benchmarks/results/`` as a
+serverless bundle would hold it: the library installed from this checkout (not editable)
+with its runtime dependencies only, and PyJWT with ``cryptography``. Its children run
+from that venv's folder, so the checkout is not on their import path.
+
 The five kinds of child run in interleaved rounds (the order rotates every round), after one
 discarded warm-up round, so drift in the machine's speed lands on all of them alike; the
 figures are medians. ``jwks_client`` is byte-compiled first, as an installed package is:
@@ -119,10 +127,47 @@ _FIRST_TOKEN_KINDS = ("jwks_client first token", "PyJWT first token", "dependenc
 _VERIFYING_KINDS = ("jwks_client first token", "PyJWT first token")
 
 
-def _pyjwt_missing() -> str | None:
+#: Where :func:`deployment_python` keeps its venv (git-ignored).
+DEPLOYMENT_VENV = Path(__file__).resolve().parent / "results" / "coldstart-venv"
+#: Seconds the deployment venv's set-up may take (pip reaches the package index).
+SETUP_TIMEOUT = 600.0
+
+
+def deployment_python(log: Callable[[str], None] = lambda _: None) -> tuple[str | None, str]:
+    """A venv's python with the library (this checkout, not editable), its runtime
+    dependencies and PyJWT alone; made on the first call, the library reinstalled on
+    every call so the children measure this checkout.
+
+    Returns:
+        The interpreter's path and what was done, or None and why it could not be made.
+    """
+    root = Path(jwks_client.__file__).resolve().parent.parent
+    python = DEPLOYMENT_VENV / "bin" / "python"
+    steps: list[list[str]] = []
+    if not python.exists():
+        steps.append([sys.executable, "-m", "venv", str(DEPLOYMENT_VENV)])
+        steps.append([str(python), "-m", "pip", "install", "-q", "PyJWT[crypto]", str(root)])
+    steps.append(
+        [str(python), "-m", "pip", "install", "-q", "--no-deps", "--force-reinstall", str(root)]
+    )
+    for step in steps:
+        log(f"  deployment venv: {' '.join(step[1:4])} ...")
+        try:
+            done = subprocess.run(
+                step, capture_output=True, text=True, timeout=SETUP_TIMEOUT, check=False
+            )
+        except (OSError, subprocess.SubprocessError) as exc:
+            return None, f"{type(exc).__name__}: {exc}"
+        if done.returncode != 0:
+            lines = [line for line in done.stderr.splitlines() if "WARNING" not in line]
+            return None, lines[-1] if lines else f"exit status {done.returncode}"
+    return str(python), "runtime dependencies and PyJWT only; the library reinstalled"
+
+
+def _pyjwt_missing(python: str = sys.executable) -> str | None:
     """Why PyJWT cannot be measured (None when it can)."""
     probe = subprocess.run(
-        [sys.executable, "-c", "import jwt; jwt.PyJWKClient"],
+        [python, "-c", "import jwt; jwt.PyJWKClient"],
         capture_output=True,
         text=True,
         timeout=CHILD_TIMEOUT,
@@ -142,13 +187,17 @@ def _child_env() -> dict[str, str]:
 
 
 def _run_child(
-    kind: str, argv: list[str], env: dict[str, str], cwd: Path | None = None
+    kind: str,
+    argv: list[str],
+    env: dict[str, str],
+    cwd: Path | None = None,
+    python: str = sys.executable,
 ) -> dict[str, Any]:
     """Run one child and return its figures (``cwd``: where it runs, which ``-c`` puts
     first on its import path; by default the folder holding the measured package)."""
     started = time.perf_counter()
     result = subprocess.run(
-        [sys.executable, "-c", CHILDREN[kind], *argv],
+        [python, "-c", CHILDREN[kind], *argv],
         capture_output=True,
         text=True,
         timeout=CHILD_TIMEOUT,
@@ -165,8 +214,13 @@ def _run_child(
     return row
 
 
-def cold_processes(runs: int, log: Callable[[str], None] = lambda _: None) -> dict[str, Any]:
+def cold_processes(
+    runs: int, log: Callable[[str], None] = lambda _: None, python: str | None = None
+) -> dict[str, Any]:
     """Time the five kinds of child ``runs`` times each (plus a warm-up round); medians.
+
+    ``python``: the interpreter of the children (default: this one, run from the checkout;
+    another, such as :func:`deployment_python`'s, is run from its own venv's folder).
 
     Returns a dict with, per kind, the median ``import_ms``, ``first_token_ms`` (for the
     first-token kinds and the dependency floor), the same as the child's CPU time
@@ -181,7 +235,10 @@ def cold_processes(runs: int, log: Callable[[str], None] = lambda _: None) -> di
     """
     package = Path(jwks_client.__file__).resolve().parent
     compileall.compile_dir(str(package), quiet=1)
-    missing = _pyjwt_missing()
+    interpreter = sys.executable if python is None else python
+    # Another venv runs from its own folder: -c puts the working folder first on the path.
+    cwd = None if python is None else Path(python).parent.parent
+    missing = _pyjwt_missing(interpreter)
     kinds = [k for k in CHILDREN if missing is None or k not in _PYJWT_KINDS]
     samples: dict[str, list[dict[str, Any]]] = {kind: [] for kind in kinds}
     env = _child_env()
@@ -194,7 +251,7 @@ def cold_processes(runs: int, log: Callable[[str], None] = lambda _: None) -> di
             shift = round_index % len(kinds)
             for kind in kinds[shift:] + kinds[:shift]:
                 before = issuer.request_count()
-                row = _run_child(kind, argv, env)
+                row = _run_child(kind, argv, env, cwd, interpreter)
                 if kind in fetches:
                     fetches[kind].add(issuer.request_count() - before)
                     if kind in _VERIFYING_KINDS and row["sub"] != expected_sub:

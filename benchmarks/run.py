@@ -509,14 +509,45 @@ def coldstart(plan: Plan) -> dict[str, Any]:
     """Fresh-process import and first-token times against PyJWT (an error is reported)."""
     log(f"cold start in fresh processes ({plan.process_runs} rounds) ...")
     try:
-        return bench_coldstart.cold_processes(plan.process_runs, log=log)
+        result = bench_coldstart.cold_processes(plan.process_runs, log=log)
     except Exception as exc:  # a failed child must not sink the rest of the run
         return {"error": f"{type(exc).__name__}: {exc}"}
+    python, how = bench_coldstart.deployment_python(log)
+    if python is None:
+        result["deployment"] = {"unavailable": how}
+        return result
+    log(f"cold start in the deployment venv ({plan.process_runs} rounds) ...")
+    try:
+        result["deployment"] = bench_coldstart.cold_processes(
+            plan.process_runs, log=log, python=python
+        )
+        result["deployment"]["venv"] = how
+    except Exception as exc:
+        result["deployment"] = {"error": f"{type(exc).__name__}: {exc}"}
+    return result
 
 
 def print_coldstart(result: dict[str, Any]) -> None:
-    """The fresh-process table and the verdicts against the targets."""
+    """The fresh-process tables and the verdicts against the targets: with this
+    interpreter, then in the deployment venv."""
     print("\n### Cold start in a fresh process\n")
+    print("With the benchmark's own interpreter (the development venv):\n")
+    _print_cold_kinds(result)
+    deployment = result.get("deployment")
+    if deployment is None:
+        return
+    print(
+        "\nIn a deployment venv (the library from this checkout, not editable, with its "
+        "runtime dependencies only, and PyJWT with cryptography; "
+        "benchmarks/results/coldstart-venv):\n"
+    )
+    if "unavailable" in deployment:
+        print(f"n/a: {deployment['unavailable']}")
+        return
+    _print_cold_kinds(deployment)
+
+
+def _print_cold_kinds(result: dict[str, Any]) -> None:
     if "error" in result:
         print(f"- ERROR {result['error']}")
         return
@@ -971,10 +1002,18 @@ def coldstart_failures(result: dict[str, Any]) -> list[str]:
     """What the fresh-process cold start shows going wrong (an empty list when nothing)."""
     if "error" in result:
         return [f"cold start in fresh processes: {result['error']}"]
-    first = result["kinds"]["jwks_client first token"]
-    if first["jwks_requests"] != [1]:
-        return [f"a fresh-process first token made {first['jwks_requests']} requests, not 1"]
-    return []
+    failed = []
+    for where, run in (("", result), (" (deployment venv)", result.get("deployment", {}))):
+        if "error" in run:
+            failed.append(f"cold start in fresh processes{where}: {run['error']}")
+        elif "kinds" in run:
+            first = run["kinds"]["jwks_client first token"]
+            if first["jwks_requests"] != [1]:
+                failed.append(
+                    f"a fresh-process first token{where} made {first['jwks_requests']} "
+                    "requests, not 1"
+                )
+    return failed
 
 
 def _verdict(row: dict[str, Any]) -> str:
