@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from typing import Any
 
 import pytest
@@ -686,3 +687,46 @@ def test_memo_agrees_with_parse_token_on_any_sequence(
     for header, payload, signature in parts:
         token = make_token(header, payload, signature)
         assert _outcome(memo.parse, token) == _plain(token)
+
+
+# --- base64url against its definition ----------------------------------------------------
+
+_B64URL_TEXT = re.compile(r"[A-Za-z0-9_-]*")
+
+
+def _b64url_by_definition(segment: str) -> bytes | None:
+    """RFC 7515 base64url, strictly: the alphabet, no padding, a length that is not 1
+    modulo 4, zero unused bits; None when the segment is not that."""
+    if not _B64URL_TEXT.fullmatch(segment) or len(segment) % 4 == 1:
+        return None
+    data = base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+    if base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii") != segment:
+        return None  # unused bits set: not the canonical spelling
+    return data
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.text(
+        alphabet=st.sampled_from(
+            list("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
+            + list("0123456789-_+/= \n.\x80é")
+        ),
+        max_size=24,
+    )
+)
+def test_b64url_decode_is_base64url_by_definition(segment: str) -> None:
+    """Whatever the text, b64url_decode gives what the definition gives, or refuses it
+    with MalformedTokenError exactly when the definition does."""
+    expected = _b64url_by_definition(segment)
+    if expected is None:
+        with pytest.raises(MalformedTokenError):
+            b64url_decode(segment)
+    else:
+        assert b64url_decode(segment) == expected
+
+
+def test_padding_that_would_complete_a_segment_is_refused() -> None:
+    """'YQ=' would decode once padded to 'YQ==': a segment's own '=' is refused."""
+    with pytest.raises(MalformedTokenError, match="padding"):
+        b64url_decode("YQ=")
