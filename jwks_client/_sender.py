@@ -57,7 +57,7 @@ from ._replay import ReplayStore, default_replay_store
 from ._request import Credentials, read_credentials
 from ._shared import DOWN, SharedProtocol, Write, ttl_ms
 from ._token import ParsedToken, header_only
-from ._types import Clock
+from ._types import Clock, keep
 
 if TYPE_CHECKING:
     from cryptography.x509 import Certificate
@@ -264,10 +264,7 @@ class RequestChecker:
         looks in ``_hashes`` first; a plain dict: safe across threads)."""
         known = token_hash(token)
         if len(token) <= MAX_HASHED_TOKEN_CHARS:  # a longer one is not kept
-            hashes = self._hashes
-            if len(hashes) >= TOKEN_HASH_CACHE_SIZE:
-                hashes.clear()  # crude but bounded, and never torn by threads
-            hashes[token] = known
+            keep(self._hashes, token, known, TOKEN_HASH_CACHE_SIZE)
         return known
 
     def _parse(self, proof: str) -> tuple[ParsedToken, PreparedKey]:
@@ -282,10 +279,8 @@ class RequestChecker:
                 key = proof_key(parsed.header["jwk"], parsed.alg)
             except InvalidDPoPProofError as exc:
                 key = str(exc)  # remembered too: a bad key costs one import
-            if len(self._headers) >= PROOF_HEADER_CACHE_SIZE:
-                self._headers.clear()  # crude but bounded, and never torn by threads
             # The header alone is kept, not this proof's claims and signature.
-            self._headers[header] = (header_only(parsed, header), key)
+            keep(self._headers, header, (header_only(parsed, header), key), PROOF_HEADER_CACHE_SIZE)
         else:
             parsed = parse_proof(proof, self._algorithms, known[0])
             key = known[1]

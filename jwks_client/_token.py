@@ -38,7 +38,7 @@ from typing import Any, NamedTuple
 
 from ._errors import AlgorithmNotAllowedError, MalformedTokenError
 from ._messages import MAX_INT_DIGITS, json_kind, listed, shown
-from ._types import new_tuple
+from ._types import keep, new_tuple
 
 __all__ = [
     "MAX_INT_DIGITS",
@@ -541,9 +541,6 @@ class HeaderMemo:
                 parsed = parse_token(
                     token, algorithms=self._algorithms, max_length=self._max_length
                 )
-                memo = self._known
-                if len(memo) >= HEADER_MEMO_SIZE:
-                    memo.clear()  # crude but bounded, and never torn by threads
-                memo[segment] = header_only(parsed, segment)
+                keep(self._known, segment, header_only(parsed, segment), HEADER_MEMO_SIZE)
                 return parsed
         return parse_token(token, algorithms=self._algorithms, max_length=self._max_length)

@@ -136,6 +136,21 @@ class CachePolicy:
         return min(max(lifetime, self.min_ttl), self.max_ttl)
 
 
+_Key = TypeVar("_Key")
+_Value = TypeVar("_Value")
+
+
+def keep(memo: dict[_Key, _Value], key: _Key, value: _Value, size: int) -> None:
+    """Put ``key`` in a memo of at most ``size`` entries that starts over when full.
+
+    Crude but bounded, and a plain dict read with ``get`` and written here is never torn
+    by threads: the memos of the hot path (parsed headers, proof keys, token hashes).
+    """
+    if len(memo) >= size:
+        memo.clear()
+    memo[key] = value
+
+
 _Tuple = TypeVar("_Tuple", bound=tuple[Any, ...])
 
 if TYPE_CHECKING:
