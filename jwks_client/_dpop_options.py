@@ -18,7 +18,7 @@ from ._types import algorithm_allowlist
 if TYPE_CHECKING:
     from ._replay import ReplayStore
 
-__all__ = ["MIN_NONCE_SECRET_BYTES", "DPoP"]
+__all__ = ["MIN_NONCE_SECRET_BYTES", "DPoP", "dpop_option"]
 
 #: Shortest ``nonce_secret`` accepted, in bytes.
 MIN_NONCE_SECRET_BYTES: Final = 16
@@ -112,3 +112,14 @@ def _proof_algorithms(algorithms: object) -> frozenset[str]:
     if algorithms is not None and not isinstance(algorithms, Collection):
         raise ConfigurationError("DPoP algorithms must be a collection of names, not a str")
     return algorithm_allowlist(algorithms, "DPoP algorithms")
+
+
+def dpop_option(dpop: object) -> DPoP | None:
+    """The ``dpop=`` option of a verifier, checked: a :class:`DPoP` or None.
+
+    Raises:
+        ConfigurationError: anything else.
+    """
+    if dpop is not None and not isinstance(dpop, DPoP):
+        raise ConfigurationError(f"dpop must be a DPoP or None, got {dpop!r}")
+    return dpop

@@ -44,8 +44,8 @@ from ._dpop import (
     token_hash,
     verify_proof_signature,
 )
+from ._dpop_options import dpop_option
 from ._errors import (
-    ConfigurationError,
     InvalidDPoPProofError,
     InvalidTokenBindingError,
     InvalidTokenError,
@@ -90,9 +90,7 @@ class RequestChecker:
     def __init__(
         self, dpop: DPoP | None, clock: Clock, shared: SharedProtocol | None = None
     ) -> None:
-        if dpop is not None and not isinstance(dpop, DPoP):
-            raise ConfigurationError(f"dpop must be a DPoP or None, got {dpop!r}")
-        self.dpop = dpop
+        self.dpop = dpop = dpop_option(dpop)
         self._clock = clock
         self._bearer = dpop is None or not dpop.required
         self._advertised: tuple[str, ...] = () if dpop is None else dpop.advertised_algorithms

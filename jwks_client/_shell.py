@@ -18,9 +18,8 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from . import _fork
 from ._checker import TokenChecker
 from ._config import SourceConfig, make_source_config, make_token_rules
-from ._dpop_options import DPoP
+from ._dpop_options import DPoP, dpop_option
 from ._engine import KeyEngine, StaticJWKS
-from ._errors import ConfigurationError
 from ._policy import CacheState
 from ._store import KeyStoreRegistry
 from ._types import CachePolicy, Clock
@@ -206,9 +205,7 @@ class VerifierBase(Generic[_Keys]):
         self.issuer = issuer
         self._claims_policy = rules.claims
         self._checker = TokenChecker(rules, clock, verified_token_cache_size)
-        if dpop is not None and not isinstance(dpop, DPoP):
-            raise ConfigurationError(f"dpop must be a DPoP or None, got {dpop!r}")
-        self._dpop = dpop
+        self._dpop = dpop_option(dpop)
         self._clock = clock
         self._shared = shared
         # The request side (credentials, binding, proofs) is made by the first
