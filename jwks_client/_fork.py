@@ -21,7 +21,7 @@ import threading
 import weakref
 from typing import Protocol
 
-__all__ = ["ForkAware", "track"]
+__all__ = ["ForkAware", "ModuleLock", "track"]
 
 
 class ForkAware(Protocol):
@@ -39,6 +39,19 @@ def track(obj: ForkAware) -> None:
     """Reset ``obj`` in every child forked while it lives."""
     with _GUARD:
         _LIVE.add(obj)
+
+
+class ModuleLock:
+    """A module's own lock (``.lock``), renewed in a forked child: another thread may
+    have held the parent's at the fork."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        track(self)
+
+    def after_fork_in_child(self) -> None:
+        """A fresh lock in a forked child."""
+        self.lock = threading.Lock()
 
 
 def _after_fork_in_child() -> None:

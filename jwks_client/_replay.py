@@ -164,20 +164,9 @@ class MemoryReplayStore:
         return live
 
 
-class _Default:
-    """The process's replay store, made on first use under a fork-safe lock."""
-
-    def __init__(self) -> None:
-        self.store: MemoryReplayStore | None = None
-        self.lock = threading.Lock()
-        _fork.track(self)
-
-    def after_fork_in_child(self) -> None:
-        """A fresh lock in a forked child."""
-        self.lock = threading.Lock()
-
-
-_DEFAULT = _Default()
+# The process's replay store, made on first use under a fork-safe lock.
+_DEFAULT_STORE: MemoryReplayStore | None = None
+_DEFAULT_LOCK = _fork.ModuleLock()
 
 
 def default_replay_store() -> MemoryReplayStore:
@@ -186,7 +175,8 @@ def default_replay_store() -> MemoryReplayStore:
     One per process, not per verifier: a verifier created per request (a misuse the key
     stores forgive) still refuses a replayed proof.
     """
-    with _DEFAULT.lock:
-        if _DEFAULT.store is None:
-            _DEFAULT.store = MemoryReplayStore()
-        return _DEFAULT.store
+    global _DEFAULT_STORE
+    with _DEFAULT_LOCK.lock:
+        if _DEFAULT_STORE is None:
+            _DEFAULT_STORE = MemoryReplayStore()
+        return _DEFAULT_STORE

@@ -10,7 +10,6 @@ an awaited ``asyncio.wrap_future``) and run a background refresh (a thread or a 
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
@@ -37,19 +36,8 @@ logger = logging.getLogger("jwks_client")
 DEFAULT_DPOP = DPoP()
 
 
-class _FirstUse:
-    """The lock under which a verifier makes what it makes at its first use; fork-safe."""
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        _fork.track(self)
-
-    def after_fork_in_child(self) -> None:
-        """A fresh lock in a forked child."""
-        self.lock = threading.Lock()
-
-
-_FIRST_USE = _FirstUse()
+#: The lock under which a verifier makes what it makes at its first use.
+_FIRST_USE = _fork.ModuleLock()
 
 
 def fleet_protocol(cache: object, *, asynchronous: bool) -> SharedProtocol | None:
