@@ -245,7 +245,7 @@ class KeyEngine:
             self._store = registry.store(config, clock, http_client)
         self._closed = False
         self._counts: Counter[str] = Counter()
-        self._fresh_hits = Tally()  # the hot path's count: no lock
+        self._hits = Tally()  # key-cache hits, counted on the hot path: no lock
         self._count_lock = threading.Lock()
         self._quiet: tuple[CacheState | None, float] = (None, float("-inf"))
         self._hook = on_event
@@ -274,7 +274,7 @@ class KeyEngine:
         if ring is not None and self._clock() < quiet[1]:
             found = ring.select(alg, kid)
             if found:
-                self._fresh_hits.bump()
+                self._hits.bump()
                 return found
         return None
 
@@ -302,14 +302,14 @@ class KeyEngine:
             now = self._clock()
             state, found, decision = self._lookup(alg, kid, now)
             if decision is None:
-                self._count("key_cache_miss" if waited else "key_cache_hit")
+                self._count_served(waited)
                 return found
             if isinstance(decision, Serve):
                 if decision.stale:
                     self._store.note_stale(state)
-                    self._count("key_cache_miss" if waited else "key_cache_hit", "stale_served")
+                    self._count_served(waited, "stale_served")
                 else:
-                    self._count("key_cache_miss" if waited else "key_cache_hit")
+                    self._count_served(waited)
                 if decision.background:
                     yield Background(state)
                 return found
@@ -431,13 +431,12 @@ class KeyEngine:
 
         with self._count_lock:
             counts = dict(self._counts)
-        fresh_hits = self._fresh_hits.value
         store = self._store
         state = store.state
         ring = state.ring
         return replace(
             Stats() if base is None else base,
-            key_cache_hits=fresh_hits + counts.get("key_cache_hit", 0),
+            key_cache_hits=self._hits.value,
             key_cache_misses=counts.get("key_cache_miss", 0),
             rate_limited=counts.get("rate_limited", 0),
             stale_served=counts.get("stale_served", 0),
@@ -474,6 +473,15 @@ class KeyEngine:
         with self._count_lock:
             for name in names:
                 self._counts[name] += 1
+
+    def _count_served(self, waited: bool, *also: str) -> None:
+        """Count keys served: a hit, or a miss when this caller waited for a fetch."""
+        if waited:
+            self._count("key_cache_miss", *also)
+            return
+        self._hits.bump()
+        if also:
+            self._count(*also)
 
     def _lookup(
         self, alg: str | None, kid: str | None, now: float
